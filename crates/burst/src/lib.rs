@@ -1,0 +1,1 @@
+//! Burst-parallel compute framework (placeholder; see issue 4).

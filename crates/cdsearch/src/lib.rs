@@ -1,0 +1,1 @@
+//! Color depth search application (placeholder; see issue 3).
