@@ -24,3 +24,18 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, DecodeError> {
         pixels,
     })
 }
+
+/// Decodes a grayscale PNG/TIFF at full precision (16-bit values kept as
+/// they are, 8-bit values widened).
+///
+/// Placeholder on top of the `image` crate; replaced by the fast decoders.
+pub fn decode_gray16(bytes: &[u8]) -> Result<crate::image::Gray16Image, DecodeError> {
+    let img = image::load_from_memory(bytes).map_err(|e| DecodeError::Invalid(e.to_string()))?;
+    let gray = img.to_luma16();
+    let (w, h) = gray.dimensions();
+    Ok(crate::image::Gray16Image {
+        width: w as usize,
+        height: h as usize,
+        pixels: gray.into_raw(),
+    })
+}

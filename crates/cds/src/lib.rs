@@ -9,5 +9,5 @@
 pub mod decode;
 pub mod image;
 
-pub use crate::decode::{decode_rgb, DecodeError};
+pub use crate::decode::{decode_gray16, decode_rgb, DecodeError};
 pub use crate::image::{Gray16Image, RgbImage};
