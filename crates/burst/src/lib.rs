@@ -1,1 +1,18 @@
-//! Burst-parallel compute framework (placeholder; see issue 4).
+//! Burst-parallel compute: turn "process N items" into thousands of parallel worker
+//! invocations started within seconds, and gather their partial results into one answer.
+//!
+//! A job is planned into batches and a spawn tree of managers ([`plan`]); managers invoke
+//! workers, which write one row per batch to a task table; a monitor state machine
+//! (`statemachine/monitor.asl.json`, interpreted locally by [`asl`]) polls the table, retries
+//! failed batches, re-invokes stragglers, and finally runs the combiner. Everything talks to
+//! the outside through the traits in [`traits`]; [`local`] implements them in-process.
+//! This crate must not depend on any cloud SDK nor know anything about images.
+
+pub mod asl;
+pub mod error;
+pub mod job;
+pub mod traits;
+
+pub use error::{BackendError, BurstError, PlanError, TaskError};
+pub use job::*;
+pub use traits::*;
