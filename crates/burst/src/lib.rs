@@ -11,6 +11,7 @@
 pub mod asl;
 pub mod error;
 pub mod job;
+pub mod plan;
 pub mod traits;
 
 pub use error::{BackendError, BurstError, PlanError, TaskError};
