@@ -1,0 +1,207 @@
+//! Decoding of CDM files (PNG, TIFF) into [`RgbImage`] and [`Gray16Image`].
+//!
+//! PNG goes through the `png` crate row by row; TIFF is parsed and decoded
+//! here (uncompressed, PackBits, LZW with or without the horizontal
+//! predictor), strip by strip straight into the output. Both can stop after
+//! the rows a caller needs ([`decode_rgb_rows`]), because the pixel-match
+//! score only reads rows up to its last mask position.
+//!
+//! Hostile headers are checked before anything is allocated: dimensions are
+//! capped at [`MAX_PIXELS`], and every offset and count read from a file is
+//! bounds-checked, so no input makes these functions panic.
+
+mod pixel;
+mod png;
+mod tiff;
+
+use crate::image::{Gray16Image, RgbImage};
+use pixel::Pixel;
+
+/// The largest image accepted, in pixels (width x height): 100 Mpx, far
+/// beyond any CDM (1210x566 is 0.7 Mpx), and small enough that a lying
+/// header cannot make the decoder allocate gigabytes.
+pub const MAX_PIXELS: u64 = 100_000_000;
+
+/// Why an image could not be decoded. The caller adds the file name.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The data starts with neither the PNG nor a TIFF signature.
+    #[error(
+        "unknown image format: the data starts with [{magic}], expected a PNG or TIFF signature"
+    )]
+    UnknownFormat {
+        /// The first bytes of the data, in hex.
+        magic: String,
+    },
+    /// The data ends before the image does.
+    #[error("truncated image: {0}")]
+    Truncated(String),
+    /// The data is inconsistent (e.g. an LZW code out of range, a strip
+    /// offset past the end of the file).
+    #[error("corrupt image: {0}")]
+    Corrupt(String),
+    /// A valid image using a feature these decoders do not handle (bit
+    /// depth, compression, samples per pixel, photometric interpretation...).
+    #[error("unsupported image: {0}")]
+    Unsupported(String),
+    /// Width or height is zero, or width x height exceeds [`MAX_PIXELS`].
+    #[error("bad image dimensions {width}x{height}: expected a non-zero width and height and at most {MAX_PIXELS} pixels")]
+    BadDimensions {
+        /// Width from the header.
+        width: u64,
+        /// Height from the header.
+        height: u64,
+    },
+}
+
+/// The container formats recognised by their signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Png,
+    Tiff,
+}
+
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+const TIFF_SIGNATURES: [&[u8]; 2] = [b"II*\0", b"MM\0*"];
+const BIGTIFF_SIGNATURES: [&[u8]; 2] = [b"II+\0", b"MM\0+"];
+
+/// Tells the format from the first bytes.
+fn sniff(bytes: &[u8]) -> Result<Format, DecodeError> {
+    if bytes.starts_with(PNG_SIGNATURE) {
+        return Ok(Format::Png);
+    }
+    if TIFF_SIGNATURES.iter().any(|s| bytes.starts_with(s)) {
+        return Ok(Format::Tiff);
+    }
+    if BIGTIFF_SIGNATURES.iter().any(|s| bytes.starts_with(s)) {
+        return Err(DecodeError::Unsupported(
+            "BigTIFF (64-bit offsets); expected classic TIFF".into(),
+        ));
+    }
+    let is_prefix_of = |sig: &[u8]| bytes.len() < sig.len() && sig.starts_with(bytes);
+    if is_prefix_of(PNG_SIGNATURE) || TIFF_SIGNATURES.iter().any(|s| is_prefix_of(s)) {
+        return Err(DecodeError::Truncated(format!(
+            "the data ends after {} bytes, inside the file signature",
+            bytes.len()
+        )));
+    }
+    let magic = bytes
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    Err(DecodeError::UnknownFormat { magic })
+}
+
+/// Checks header dimensions against [`MAX_PIXELS`] and returns them as
+/// `usize`.
+fn check_dimensions(width: u64, height: u64) -> Result<(usize, usize), DecodeError> {
+    let bad = DecodeError::BadDimensions { width, height };
+    if width == 0 || height == 0 || width.saturating_mul(height) > MAX_PIXELS {
+        return Err(bad);
+    }
+    match (usize::try_from(width), usize::try_from(height)) {
+        (Ok(w), Ok(h)) => Ok((w, h)),
+        _ => Err(bad),
+    }
+}
+
+/// A decoded image of pixels of type `P`, before it is wrapped in the
+/// public image types.
+struct Decoded<P> {
+    width: usize,
+    height: usize,
+    pixels: Vec<P>,
+}
+
+fn decode_any<P: Pixel>(bytes: &[u8], rows: usize) -> Result<Decoded<P>, DecodeError> {
+    match sniff(bytes)? {
+        Format::Png => png::decode(bytes, rows),
+        Format::Tiff => tiff::decode(bytes, rows),
+    }
+}
+
+/// Decodes PNG or TIFF bytes into packed 8-bit RGB (`0x00RRGGBB`).
+///
+/// Alpha is dropped, palettes are expanded, gray is replicated into the
+/// three channels, and 16-bit samples are scaled as `round(v * 255 / 65535)`.
+pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, DecodeError> {
+    decode_rgb_rows(bytes, usize::MAX)
+}
+
+/// Like [`decode_rgb`], but decodes only rows `0..rows`; the image keeps its
+/// full size and rows from `rows` on are left black.
+///
+/// Decoding stops as soon as the format allows: TIFF strips past the last
+/// needed row are not read, PNG rows after it are not inflated. The headers
+/// are always checked.
+pub fn decode_rgb_rows(bytes: &[u8], rows: usize) -> Result<RgbImage, DecodeError> {
+    let d = decode_any::<u32>(bytes, rows)?;
+    Ok(RgbImage {
+        width: d.width,
+        height: d.height,
+        pixels: d.pixels,
+    })
+}
+
+/// Decodes a grayscale PNG or TIFF at full precision: 16-bit samples as
+/// stored (no scaling), 8-bit samples widened unchanged (PNG gray below 8
+/// bits is first scaled to 8 bits). Alpha is dropped.
+///
+/// Color images (RGB, palette) give [`DecodeError::Unsupported`]: the shape
+/// score's gradient images are grayscale, and a color one is a wrong input.
+pub fn decode_gray16(bytes: &[u8]) -> Result<Gray16Image, DecodeError> {
+    let d = decode_any::<u16>(bytes, usize::MAX)?;
+    Ok(Gray16Image {
+        width: d.width,
+        height: d.height,
+        pixels: d.pixels,
+    })
+}
+
+/// Reads `(width, height)` from the header only, without decoding pixels.
+pub fn image_size(bytes: &[u8]) -> Result<(usize, usize), DecodeError> {
+    match sniff(bytes)? {
+        Format::Png => png::size(bytes),
+        Format::Tiff => tiff::size(bytes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniff_tells_formats_and_reports_unknown_bytes() {
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\nxxxx"), Ok(Format::Png));
+        assert_eq!(sniff(b"II*\0xxxx"), Ok(Format::Tiff));
+        assert_eq!(sniff(b"MM\0*xxxx"), Ok(Format::Tiff));
+        assert!(
+            matches!(sniff(b"II+\0"), Err(DecodeError::Unsupported(m)) if m.contains("BigTIFF"))
+        );
+        assert!(matches!(sniff(b""), Err(DecodeError::Truncated(_))));
+        assert!(matches!(sniff(b"\x89PN"), Err(DecodeError::Truncated(_))));
+        assert_eq!(
+            sniff(b"GIF89a"),
+            Err(DecodeError::UnknownFormat {
+                magic: "47 49 46 38 39 61".into()
+            })
+        );
+    }
+
+    #[test]
+    fn dimensions_are_capped() {
+        assert_eq!(check_dimensions(1210, 566), Ok((1210, 566)));
+        assert_eq!(check_dimensions(10_000, 10_000), Ok((10_000, 10_000)));
+        for (w, h) in [(0, 5), (5, 0), (10_001, 10_000), (u64::MAX, u64::MAX)] {
+            assert_eq!(
+                check_dimensions(w, h),
+                Err(DecodeError::BadDimensions {
+                    width: w,
+                    height: h
+                })
+            );
+        }
+    }
+}
