@@ -8,6 +8,7 @@
 
 pub mod decode;
 pub mod image;
+pub mod pixel_match;
 pub mod shape;
 
 pub use crate::decode::{decode_gray16, decode_rgb, DecodeError};
