@@ -33,39 +33,76 @@ pub fn kernel_half_widths(radius: u32) -> Vec<usize> {
 pub fn max_filter(image: &RgbImage, radius: u32) -> RgbImage {
     let half_widths = kernel_half_widths(radius);
     let (width, height) = (image.width, image.height);
+    let mut out = RgbImage::black(width, height);
+    if width == 0 {
+        return out;
+    }
     let reach = half_widths[0];
+    let vertical = half_widths.len() - 1;
     let offset = reach + GUARD;
     let row_bytes = (width + 2 * offset) * BPP;
     let mut levels = vec![0u8; (reach + 1) * row_bytes];
-    let mut out = vec![0u8; width * height * BPP];
-    if width == 0 {
-        return RgbImage::black(width, height);
-    }
-    for (yi, row) in image.pixels.chunks_exact(width).enumerate() {
-        let Some((first, last)) = non_black_span(row) else {
-            continue;
-        };
-        row_running_maxima(&mut levels, row_bytes, row, first, last, offset);
-        let vertical = half_widths.len() - 1;
-        let lowest = yi.saturating_sub(vertical);
-        let highest = (yi + vertical).min(height - 1);
-        for yo in lowest..=highest {
-            let k = half_widths[yo.abs_diff(yi)];
-            let start = first.saturating_sub(k);
-            let end = (last + k + 1).min(width);
-            let level = &levels[k * row_bytes..(k + 1) * row_bytes];
-            let src = &level[(start + offset) * BPP..(end + offset) * BPP];
-            let dst = &mut out[(yo * width + start) * BPP..(yo * width + end) * BPP];
-            max_into(dst, src);
+    let mut pending = PendingRows::new(2 * vertical + 1, width);
+    for yi in 0..height + vertical {
+        if let Some(row) = image.pixels.get(yi * width..(yi + 1) * width) {
+            if let Some((first, last)) = non_black_span(row) {
+                row_running_maxima(&mut levels, row_bytes, row, first, last, offset);
+                for yo in yi.saturating_sub(vertical)..=(yi + vertical).min(height - 1) {
+                    let k = half_widths[yo.abs_diff(yi)];
+                    let (start, end) = (first.saturating_sub(k), (last + k + 1).min(width));
+                    let level = &levels[k * row_bytes..(k + 1) * row_bytes];
+                    let src = &level[(start + offset) * BPP..(end + offset) * BPP];
+                    pending.merge(yo, start, src);
+                }
+            }
+        }
+        if let Some(yo) = yi.checked_sub(vertical) {
+            pending.flush(yo, &mut out.pixels[yo * width..(yo + 1) * width]);
         }
     }
-    RgbImage {
-        width,
-        height,
-        pixels: out
-            .chunks_exact(BPP)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
+    out
+}
+
+/// A ring of output rows still receiving input rows, as bytes, each with the
+/// span of pixels written so far (only that span is converted and cleared).
+struct PendingRows {
+    width: usize,
+    bytes: Vec<u8>,
+    spans: Vec<Option<(usize, usize)>>,
+}
+
+impl PendingRows {
+    fn new(rows: usize, width: usize) -> Self {
+        Self {
+            width,
+            bytes: vec![0u8; rows * width * BPP],
+            spans: vec![None; rows],
+        }
+    }
+
+    /// Takes the max of output row `y` from pixel `start` on with `src`.
+    fn merge(&mut self, y: usize, start: usize, src: &[u8]) {
+        let slot = y % self.spans.len();
+        let end = start + src.len() / BPP;
+        let base = slot * self.width * BPP;
+        max_into(&mut self.bytes[base + start * BPP..base + end * BPP], src);
+        let span = self.spans[slot].get_or_insert((start, end));
+        *span = (span.0.min(start), span.1.max(end));
+    }
+
+    /// Moves the finished output row `y` into `out` (which is black) and
+    /// clears its slot.
+    fn flush(&mut self, y: usize, out: &mut [u32]) {
+        let slot = y % self.spans.len();
+        let Some((start, end)) = self.spans[slot].take() else {
+            return;
+        };
+        let base = slot * self.width * BPP;
+        let bytes = &mut self.bytes[base + start * BPP..base + end * BPP];
+        for (o, b) in out[start..end].iter_mut().zip(bytes.chunks_exact(BPP)) {
+            *o = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        bytes.fill(0);
     }
 }
 
