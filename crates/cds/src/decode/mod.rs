@@ -115,6 +115,44 @@ struct Decoded<P> {
     pixels: Vec<P>,
 }
 
+/// An image filled row by row from the top; rows never written stay black.
+///
+/// Growing the buffer one row at a time (zeroed in cache, then overwritten)
+/// avoids zeroing the whole image up front, which costs as much as the
+/// conversion itself when the allocator hands back reused memory.
+struct RowWriter<P> {
+    width: usize,
+    height: usize,
+    pixels: Vec<P>,
+}
+
+impl<P: Pixel> RowWriter<P> {
+    fn new(width: usize, height: usize) -> Self {
+        Self {
+            width,
+            height,
+            pixels: Vec::with_capacity(width * height),
+        }
+    }
+
+    /// The next row, for the caller to overwrite.
+    fn next_row(&mut self) -> &mut [P] {
+        let start = self.pixels.len();
+        self.pixels.resize(start + self.width, P::default());
+        &mut self.pixels[start..]
+    }
+
+    /// The image, with the rows not written left black.
+    fn finish(mut self) -> Decoded<P> {
+        self.pixels.resize(self.width * self.height, P::default());
+        Decoded {
+            width: self.width,
+            height: self.height,
+            pixels: self.pixels,
+        }
+    }
+}
+
 fn decode_any<P: Pixel>(bytes: &[u8], rows: usize) -> Result<Decoded<P>, DecodeError> {
     match sniff(bytes)? {
         Format::Png => png::decode(bytes, rows),

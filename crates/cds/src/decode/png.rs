@@ -10,7 +10,7 @@ use std::io::Cursor;
 use ::png::{BitDepth, ColorType, Decoder, DecodingError, Transformations};
 
 use super::pixel::{Color, Depth, Pixel, RowFormat};
-use super::{check_dimensions, DecodeError, Decoded};
+use super::{check_dimensions, DecodeError, Decoded, RowWriter};
 
 /// Width and height from the IHDR chunk, which must follow the signature.
 pub(super) fn size(bytes: &[u8]) -> Result<(usize, usize), DecodeError> {
@@ -112,7 +112,7 @@ pub(super) fn decode<P: Pixel>(bytes: &[u8], rows: usize) -> Result<Decoded<P>, 
         None => P::convert_row(&format, src, dst),
     };
 
-    let mut pixels = vec![P::default(); width * height];
+    let mut out = RowWriter::new(width, height);
     let wanted = rows.min(height);
     if interlaced {
         let mut frame = vec![
@@ -121,30 +121,22 @@ pub(super) fn decode<P: Pixel>(bytes: &[u8], rows: usize) -> Result<Decoded<P>, 
                 DecodeError::Unsupported("PNG frame does not fit in memory".into())
             })?
         ];
-        let out = reader.next_frame(&mut frame).map_err(png_error)?;
-        for (src, dst) in frame
-            .chunks_exact(out.line_size)
-            .zip(pixels.chunks_exact_mut(width))
-            .take(wanted)
-        {
-            convert(src, dst);
+        let info = reader.next_frame(&mut frame).map_err(png_error)?;
+        for src in frame.chunks_exact(info.line_size).take(wanted) {
+            convert(src, out.next_row());
         }
     } else {
-        for dst in pixels.chunks_exact_mut(width).take(wanted) {
+        for _ in 0..wanted {
             let row = reader.next_row().map_err(png_error)?.ok_or_else(|| {
                 DecodeError::Corrupt("PNG image data has fewer rows than its header says".into())
             })?;
-            convert(row.data(), dst);
+            convert(row.data(), out.next_row());
         }
     }
     if wanted == height {
         reader.finish().map_err(png_error)?;
     }
-    Ok(Decoded {
-        width,
-        height,
-        pixels,
-    })
+    Ok(out.finish())
 }
 
 #[cfg(test)]

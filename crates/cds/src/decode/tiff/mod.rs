@@ -7,7 +7,7 @@
 //! and planar strips; both byte orders; the horizontal predictor.
 
 use super::pixel::{Color, Depth, Pixel, RowFormat};
-use super::{check_dimensions, DecodeError, Decoded};
+use super::{check_dimensions, DecodeError, Decoded, RowWriter};
 
 mod strip;
 
@@ -533,9 +533,9 @@ pub(super) fn decode<P: Pixel>(bytes: &[u8], rows: usize) -> Result<Decoded<P>, 
     let layout = Layout::parse(bytes)?;
     let format = layout.row_format();
     P::accepts(format.color)?;
-    let (width, height) = (layout.width, layout.height);
-    let mut pixels = vec![P::default(); width * height];
-    let wanted = rows.min(height);
+    let width = layout.width;
+    let mut out = RowWriter::new(width, layout.height);
+    let wanted = rows.min(layout.height);
     let row_bytes = layout.plane_row_bytes();
     let color_planes = layout.color_planes();
     let mut decoder = strip::StripDecoder::new(&layout, bytes);
@@ -559,8 +559,8 @@ pub(super) fn decode<P: Pixel>(bytes: &[u8], rows: usize) -> Result<Decoded<P>, 
             .enumerate()
             .map(|(p, buf)| decoder.rows(p * layout.strips_per_plane() + strip, n_rows, buf))
             .collect::<Result<Vec<&[u8]>, DecodeError>>()?;
-        let out_rows = pixels[y0 * width..(y0 + n_rows) * width].chunks_exact_mut(width);
-        for (r, dst) in out_rows.enumerate() {
+        for r in 0..n_rows {
+            let dst = out.next_row();
             if let [plane] = planes[..] {
                 P::convert_row(&format, &plane[r * row_bytes..(r + 1) * row_bytes], dst);
             } else {
@@ -575,9 +575,5 @@ pub(super) fn decode<P: Pixel>(bytes: &[u8], rows: usize) -> Result<Decoded<P>, 
             }
         }
     }
-    Ok(Decoded {
-        width,
-        height,
-        pixels,
-    })
+    Ok(out.finish())
 }
