@@ -9,11 +9,23 @@
 //! This crate must not depend on any cloud SDK nor know anything about images.
 
 pub mod asl;
+pub mod backends;
+pub mod combine;
 pub mod error;
 pub mod job;
+pub mod local;
+pub mod manager;
+pub mod monitor;
+pub mod payload;
 pub mod plan;
+pub mod status;
+pub mod time;
 pub mod traits;
+pub mod worker;
 
+pub use backends::Backends;
 pub use error::{BackendError, BurstError, PlanError, TaskError};
 pub use job::*;
+pub use local::{JobHandle, LocalRuntime, LocalRuntimeBuilder};
+pub use status::JobReport;
 pub use traits::*;

@@ -256,7 +256,8 @@ mod tests {
             err.to_string(),
             "invalid branchingFactor: 5 (expected at least 10 so that 2 levels reach 100 batches)"
         );
-        assert!(Plan::compute(5..4, 1, 1, 1, None).is_err());
+        let (start, end) = (5, 4);
+        assert!(Plan::compute(start..end, 1, 1, 1, None).is_err());
         assert!(Plan::compute(0..4, 1, 1, 0, None).is_err());
     }
 

@@ -1,0 +1,178 @@
+//! The manager (dispatcher): level 0 creates and plans the job, records its status, starts
+//! the monitor state machine and invokes level-1 managers; the last level invokes workers.
+
+use serde_json::Value;
+
+use crate::backends::{invoke_all, to_event, Backends};
+use crate::error::BurstError;
+use crate::job::{
+    DispatchResponse, JobRequest, JobSpec, JobState, JobStatus, ManagerEvent, ManagerInput,
+    MonitorState, DEFAULT_MANAGER_FUNCTION, DEFAULT_MONITOR_FUNCTION, DEFAULT_TASKS_TABLE,
+};
+use crate::plan::{Children, Node, Plan};
+use crate::time::{iso_from_ms, now_ms};
+
+/// Names of the framework's own functions and table, as deployed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    /// The manager function (invoked for levels below 0).
+    pub manager_function_name: String,
+    /// The monitor function.
+    pub monitor_function_name: String,
+    /// The task table.
+    pub tasks_table_name: String,
+}
+
+impl Default for Deployment {
+    fn default() -> Self {
+        Deployment {
+            manager_function_name: DEFAULT_MANAGER_FUNCTION.into(),
+            monitor_function_name: DEFAULT_MONITOR_FUNCTION.into(),
+            tasks_table_name: DEFAULT_TASKS_TABLE.into(),
+        }
+    }
+}
+
+/// Handles one manager invocation (any level), given as raw JSON.
+pub async fn handle(
+    backends: &Backends,
+    deployment: &Deployment,
+    input: Value,
+) -> Result<DispatchResponse, BurstError> {
+    let input: ManagerInput =
+        serde_json::from_value(input).map_err(|e| BurstError::malformed("manager event", e))?;
+    match input {
+        ManagerInput::Start(request) => start_job(backends, deployment, &request).await,
+        ManagerInput::Node(event) => dispatch_node(backends, &event).await,
+    }
+}
+
+/// The plan a job description was made with.
+pub fn plan_of(job: &JobSpec) -> Plan {
+    Plan {
+        dataset_start: job.dataset_start_index,
+        dataset_end: job.dataset_end_index,
+        batch_size: job.batch_size,
+        num_batches: job.num_batches,
+        num_levels: job.num_levels,
+        branching_factor: job.branching_factor,
+    }
+}
+
+/// Resolves a request into a job description, without side effects.
+pub fn describe_job(
+    request: &JobRequest,
+    deployment: &Deployment,
+    job_id: String,
+    start_ms: u64,
+) -> Result<JobSpec, BurstError> {
+    let plan = Plan::new(request)?;
+    Ok(JobSpec {
+        job_id,
+        dataset_start_index: plan.dataset_start,
+        dataset_end_index: plan.dataset_end,
+        batch_size: plan.batch_size,
+        num_batches: plan.num_batches,
+        num_levels: plan.num_levels,
+        branching_factor: plan.branching_factor,
+        max_parallelism: request.max_parallelism,
+        search_timeout_secs: request.search_timeout_secs,
+        start_time: iso_from_ms(start_ms),
+        tasks_table_name: deployment.tasks_table_name.clone(),
+        manager_function_name: deployment.manager_function_name.clone(),
+        monitor_function_name: deployment.monitor_function_name.clone(),
+        worker_function_name: request.worker_function_name.clone(),
+        combiner_function_name: request.combiner_function_name.clone(),
+        job_parameters: request.job_parameters.clone(),
+        settings: request.settings.clone(),
+    })
+}
+
+/// Level 0: creates the job, records it, starts the monitor and dispatches the tree.
+pub async fn start_job(
+    backends: &Backends,
+    deployment: &Deployment,
+    request: &JobRequest,
+) -> Result<DispatchResponse, BurstError> {
+    let job_id = request
+        .job_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let job = describe_job(request, deployment, job_id, now_ms())?;
+    let monitor_input = to_event("monitor state", &MonitorState::initial(job.clone()))?;
+    backends
+        .tasks
+        .put_status(&JobStatus {
+            job_id: job.job_id.clone(),
+            state: JobState::Running,
+            num_batches: job.num_batches,
+            completed: 0,
+            failed_batches: 0,
+            start_time: job.start_time.clone(),
+            elapsed_secs: 0.0,
+            outcome_key: None,
+            error: None,
+            job: job.clone(),
+        })
+        .await?;
+    backends
+        .starter
+        .start_execution(&job.job_id, monitor_input)
+        .await?;
+    dispatch(backends, &job, &plan_of(&job).root()).await?;
+    Ok(response(&job))
+}
+
+fn response(job: &JobSpec) -> DispatchResponse {
+    DispatchResponse {
+        job_id: job.job_id.clone(),
+        num_batches: job.num_batches,
+        branching_factor: job.branching_factor,
+        batch_size: job.batch_size,
+    }
+}
+
+/// Levels below 0: dispatches the node of the tree the event describes.
+pub async fn dispatch_node(
+    backends: &Backends,
+    event: &ManagerEvent,
+) -> Result<DispatchResponse, BurstError> {
+    let plan = plan_of(&event.job);
+    let node = Node {
+        level: event.level,
+        batches: plan.batches_of(&(event.start_index..event.end_index)),
+    };
+    dispatch(backends, &event.job, &node).await?;
+    Ok(response(&event.job))
+}
+
+/// Invokes the children of `node`: managers one level down, or workers.
+async fn dispatch(backends: &Backends, job: &JobSpec, node: &Node) -> Result<(), BurstError> {
+    let plan = plan_of(job);
+    let (function, payloads) = match plan.children(node) {
+        Children::Managers(kids) => {
+            let events = kids.iter().map(|kid| {
+                let items = plan.items_of(&kid.batches);
+                to_event(
+                    "manager event",
+                    &ManagerEvent {
+                        level: kid.level,
+                        start_index: items.start,
+                        end_index: items.end,
+                        job: job.clone(),
+                    },
+                )
+            });
+            (
+                &job.manager_function_name,
+                events.collect::<Result<_, _>>()?,
+            )
+        }
+        Children::Workers(batches) => {
+            let events = batches.map(|b| to_event("worker event", &job.worker_event(b, 1)));
+            (&job.worker_function_name, events.collect::<Result<_, _>>()?)
+        }
+    };
+    invoke_all(&backends.invoker, function, payloads).await?;
+    Ok(())
+}
