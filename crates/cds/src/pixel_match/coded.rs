@@ -5,8 +5,6 @@ use super::gap::{Hue, Ranks};
 use super::{check_image, MatchError};
 use crate::RgbImage;
 
-/// Bits of a code word holding the sector and the value rank.
-pub(crate) const HUE_BITS: u32 = 0x3_ffff;
 /// Shift of the sector within a code word.
 pub(crate) const SECTOR_SHIFT: u32 = 15;
 /// Shift of the largest channel within a code word.
@@ -20,6 +18,8 @@ const MAGIC: &[u8; 8] = b"CDSCODE1";
 /// unique (the others belong to no hue sector). Each has a code word
 /// `max << 24 | sector << 15 | rank`, where `rank` orders its hue value
 /// among all 8-bit fractions, so that scoring compares integers only.
+/// In memory the codes of each 64-pixel word holding a lit pixel sit in a
+/// block of 64 slots, so that a pixel's code is found without counting.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CodedTarget {
     width: usize,
@@ -29,10 +29,13 @@ pub struct CodedTarget {
     /// Lit-pixel bitmap, `height * row_words` words; pixel x of a row is bit
     /// `x + 64` of the row.
     bits: Vec<u64>,
-    /// For each bitmap word, the index in `codes` of its first lit pixel.
-    prefix: Vec<u32>,
-    /// Code words of the lit pixels in row-major order.
-    codes: Vec<u32>,
+    /// For each bitmap word, the offset in `slots` of its block of 64 codes
+    /// (0, an unused block, for words without lit pixels).
+    block: Vec<u32>,
+    /// Code blocks; slot j of a word's block holds the code of its bit j.
+    slots: Vec<u32>,
+    /// Number of lit pixels.
+    lit: usize,
 }
 
 impl CodedTarget {
@@ -44,34 +47,57 @@ impl CodedTarget {
     /// Codes rows `0..rows` of an image (later rows are left empty), keeping
     /// only pixels whose largest channel is above `threshold`.
     pub(crate) fn encode_filtered(image: &RgbImage, rows: usize, threshold: u8) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2.
+            return unsafe { Self::encode_avx2(image, rows, threshold) };
+        }
+        Self::encode_with(image, rows, threshold, lit_bits)
+    }
+
+    /// [`CodedTarget::encode_filtered`] finding lit pixels 8 at a time.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn encode_avx2(image: &RgbImage, rows: usize, threshold: u8) -> Self {
+        Self::encode_with(image, rows, threshold, |chunk, threshold| {
+            if chunk.len() == 64 {
+                // SAFETY: AVX2 is enabled here, and the chunk has 64 pixels.
+                unsafe { lit_bits_avx2(chunk, threshold) }
+            } else {
+                lit_bits(chunk, threshold)
+            }
+        })
+    }
+
+    /// Codes the image, finding the lit pixels of each 64-pixel chunk with
+    /// `lit_bits` and coding only those.
+    #[inline(always)]
+    fn encode_with(
+        image: &RgbImage,
+        rows: usize,
+        threshold: u8,
+        lit_bits: impl Fn(&[u32], u8) -> u64,
+    ) -> Self {
         let mut coded = Self::empty(image.width, image.height);
         let ranks = Ranks::get();
         let rows = rows.min(image.height);
-        for (y, row) in image
-            .pixels
-            .chunks_exact(image.width.max(1))
-            .take(rows)
-            .enumerate()
-        {
+        let row_chunks = image.pixels.chunks_exact(image.width.max(1)).take(rows);
+        for (y, row) in row_chunks.enumerate() {
             for (k, chunk) in row.chunks(64).enumerate() {
-                let word = y * coded.row_words + k + 1;
-                coded.prefix[word] = coded.codes.len() as u32;
-                if chunk.iter().all(|&p| p & 0x00ff_ffff == 0) {
+                let bits = lit_bits(chunk, threshold);
+                if bits == 0 {
                     continue;
                 }
-                let mut bits = 0u64;
-                for (j, &p) in chunk.iter().enumerate() {
-                    let hue = Hue::of(p);
-                    if hue.sector != 0 && hue.den > threshold {
-                        bits |= 1 << j;
-                        coded.codes.push(code_word(hue, ranks));
-                    }
+                let mut block = [0u32; 64];
+                let mut rest = bits;
+                while rest != 0 {
+                    let j = rest.trailing_zeros() as usize;
+                    rest &= rest - 1;
+                    block[j] = code_word(Hue::of(chunk[j]), ranks);
                 }
-                coded.bits[word] = bits;
+                coded.push_block(y * coded.row_words + k + 1, bits, &block);
             }
-            coded.close_row(y);
         }
-        coded.fill_prefix_from(rows);
         coded
     }
 
@@ -83,22 +109,18 @@ impl CodedTarget {
             height,
             row_words,
             bits: vec![0; height * row_words],
-            prefix: vec![0; height * row_words],
-            codes: Vec::new(),
+            block: vec![0; height * row_words],
+            slots: vec![0; 64],
+            lit: 0,
         }
     }
 
-    /// Sets the prefix of row `y`'s trailing zero word.
-    fn close_row(&mut self, y: usize) {
-        let last = (y + 1) * self.row_words - 1;
-        self.prefix[last] = self.codes.len() as u32;
-        self.prefix[y * self.row_words] = self.prefix[y * self.row_words + 1];
-    }
-
-    /// Sets the prefixes of the empty rows from `row` on.
-    fn fill_prefix_from(&mut self, row: usize) {
-        let n = self.codes.len() as u32;
-        self.prefix[row * self.row_words..].fill(n);
+    /// Stores the codes of bitmap word `word`.
+    fn push_block(&mut self, word: usize, bits: u64, codes: &[u32; 64]) {
+        self.bits[word] = bits;
+        self.block[word] = self.slots.len() as u32;
+        self.slots.extend_from_slice(codes);
+        self.lit += bits.count_ones() as usize;
     }
 
     /// Image width in pixels.
@@ -113,7 +135,7 @@ impl CodedTarget {
 
     /// Number of coded (lit) pixels.
     pub fn lit_pixels(&self) -> usize {
-        self.codes.len()
+        self.lit
     }
 
     /// Words per bitmap row.
@@ -128,16 +150,29 @@ impl CodedTarget {
         &self.bits
     }
 
-    /// Index in the code words of each bitmap word's first lit pixel.
+    /// Offset in [`CodedTarget::slots`] of each bitmap word's code block.
     #[inline]
-    pub(crate) fn prefix(&self) -> &[u32] {
-        &self.prefix
+    pub(crate) fn block(&self) -> &[u32] {
+        &self.block
     }
 
-    /// Code words of the lit pixels.
+    /// The code blocks.
     #[inline]
-    pub(crate) fn codes(&self) -> &[u32] {
-        &self.codes
+    pub(crate) fn slots(&self) -> &[u32] {
+        &self.slots
+    }
+
+    /// The codes of the lit pixels in row-major order.
+    fn codes(&self) -> impl Iterator<Item = u32> + '_ {
+        self.bits
+            .iter()
+            .zip(&self.block)
+            .flat_map(|(&bits, &block)| {
+                let slots = &self.slots[block as usize..block as usize + 64];
+                (0..64)
+                    .filter(move |j| (bits >> j) & 1 == 1)
+                    .map(move |j| slots[j])
+            })
     }
 
     /// Serializes to a compact form: a header, then per row the runs of lit
@@ -151,12 +186,11 @@ impl CodedTarget {
             self.row_runs(y, &mut runs);
             row_counts.push((runs.len() - before) as u16);
         }
-        let mut out =
-            Vec::with_capacity(24 + 2 * self.height + 4 * runs.len() + 4 * self.codes.len());
+        let mut out = Vec::with_capacity(24 + 2 * self.height + 4 * runs.len() + 4 * self.lit);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(self.width as u32).to_le_bytes());
         out.extend_from_slice(&(self.height as u32).to_le_bytes());
-        out.extend_from_slice(&(self.codes.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(self.lit as u32).to_le_bytes());
         for c in row_counts {
             out.extend_from_slice(&c.to_le_bytes());
         }
@@ -164,7 +198,7 @@ impl CodedTarget {
             out.extend_from_slice(&start.to_le_bytes());
             out.extend_from_slice(&len.to_le_bytes());
         }
-        for c in &self.codes {
+        for c in self.codes() {
             out.extend_from_slice(&c.to_le_bytes());
         }
         out
@@ -226,28 +260,27 @@ impl CodedTarget {
                 "{lit} lit pixels in runs but {n_codes} code words"
             )));
         }
-        coded.codes = (0..n_codes)
-            .map(|_| r.u32())
-            .collect::<Result<Vec<_>, _>>()?;
+        for word in 0..coded.bits.len() {
+            let bits = coded.bits[word];
+            if bits == 0 {
+                continue;
+            }
+            let mut block = [0u32; 64];
+            for j in (0..64).filter(|j| (bits >> j) & 1 == 1) {
+                let code = r.u32()?;
+                if !valid_code(code) {
+                    return Err(invalid(&format!(
+                        "code word {code:#x} is not a valid hue code"
+                    )));
+                }
+                block[j] = code;
+            }
+            coded.push_block(word, bits, &block);
+        }
         if r.at != bytes.len() {
             return Err(invalid("trailing bytes after the code words"));
         }
-        if let Some(bad) = coded.codes.iter().find(|&&c| !valid_code(c)) {
-            return Err(invalid(&format!(
-                "code word {bad:#x} is not a valid hue code"
-            )));
-        }
-        coded.rebuild_prefix();
         Ok(coded)
-    }
-
-    /// Recomputes the per-word prefix counts from the bitmap.
-    fn rebuild_prefix(&mut self) {
-        let mut n = 0u32;
-        for (p, &w) in self.prefix.iter_mut().zip(&self.bits) {
-            *p = n;
-            n += w.count_ones();
-        }
     }
 }
 
@@ -263,11 +296,56 @@ pub(crate) fn checked_encode(
 }
 
 /// The code word of a hue with a sector.
-#[inline]
+#[inline(always)]
 fn code_word(hue: Hue, ranks: &Ranks) -> u32 {
     (u32::from(hue.den) << MAX_SHIFT)
         | (u32::from(hue.sector) << SECTOR_SHIFT)
         | u32::from(ranks.rank_of(hue))
+}
+
+/// Bit j set when pixel j of the chunk (up to 64 pixels) has a sector and
+/// a largest channel above `threshold`.
+#[inline(always)]
+fn lit_bits(chunk: &[u32], threshold: u8) -> u64 {
+    chunk.iter().enumerate().fold(0, |bits, (j, &p)| {
+        let hue = Hue::of(p);
+        bits | u64::from(hue.sector != 0 && hue.den > threshold) << j
+    })
+}
+
+/// [`lit_bits`] for 64 pixels with AVX2: a pixel has a sector exactly when
+/// its largest channel is unique.
+///
+/// # Safety
+/// The CPU must support AVX2 and `chunk` must hold 64 pixels.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn lit_bits_avx2(chunk: &[u32], threshold: u8) -> u64 {
+    use std::arch::x86_64::*;
+    debug_assert_eq!(chunk.len(), 64);
+    let byte = _mm256_set1_epi32(0xff);
+    let limit = _mm256_set1_epi32(i32::from(threshold));
+    let minus_one = _mm256_set1_epi32(-1);
+    let mut bits = 0u64;
+    for i in 0..8 {
+        // SAFETY: 8 * 8 = 64 pixels are in bounds; unaligned load.
+        let p = unsafe { _mm256_loadu_si256(chunk.as_ptr().add(8 * i).cast()) };
+        let r = _mm256_and_si256(_mm256_srli_epi32::<16>(p), byte);
+        let g = _mm256_and_si256(_mm256_srli_epi32::<8>(p), byte);
+        let b = _mm256_and_si256(p, byte);
+        let max = _mm256_max_epi32(_mm256_max_epi32(r, g), b);
+        let ties = _mm256_add_epi32(
+            _mm256_add_epi32(_mm256_cmpeq_epi32(r, max), _mm256_cmpeq_epi32(g, max)),
+            _mm256_cmpeq_epi32(b, max),
+        );
+        let lit = _mm256_and_si256(
+            _mm256_cmpeq_epi32(ties, minus_one),
+            _mm256_cmpgt_epi32(max, limit),
+        );
+        let mask = _mm256_movemask_ps(_mm256_castsi256_ps(lit)) as u32;
+        bits |= u64::from(mask) << (8 * i);
+    }
+    bits
 }
 
 /// Whether a code word could have been produced by [`code_word`].
@@ -332,7 +410,7 @@ mod tests {
     fn encodes_only_pixels_with_a_sector() {
         let coded = CodedTarget::encode(&sample());
         assert_eq!(coded.lit_pixels(), 5);
-        assert_eq!(coded.codes()[0] >> MAX_SHIFT, 200);
+        assert_eq!(coded.codes().next().map(|c| c >> MAX_SHIFT), Some(200));
     }
 
     #[test]

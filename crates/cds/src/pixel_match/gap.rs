@@ -34,31 +34,22 @@ pub(crate) struct Hue {
 
 impl Hue {
     /// The hue of a packed pixel.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn of(pixel: u32) -> Self {
         let (r, g, b) = channels(pixel);
-        let (sector, num, den) = if b > r && b > g {
-            if r > g {
-                (BR, r, b)
-            } else {
-                (BG, g, b)
-            }
-        } else if g > b && g > r {
-            if b > r {
-                (GB, b, g)
-            } else {
-                (GR, r, g)
-            }
-        } else if r > b && r > g {
-            if g > b {
-                (RG, g, r)
-            } else {
-                (RB, b, r)
-            }
-        } else {
-            (0, 0, 0)
-        };
-        Self { sector, num, den }
+        let key = usize::from(b > r)
+            | usize::from(b > g) << 1
+            | usize::from(r > g) << 2
+            | usize::from(g > r) << 3
+            | usize::from(g > b) << 4
+            | usize::from(r > b) << 5;
+        let (sector, shift) = SECTORS[key];
+        let lit = u8::from(sector != 0).wrapping_neg();
+        Self {
+            sector,
+            num: (pixel >> shift) as u8 & lit,
+            den: r.max(g).max(b) & lit,
+        }
     }
 
     /// The hue value as the reference computes it.
@@ -66,6 +57,48 @@ impl Hue {
     pub(crate) fn value(&self) -> f64 {
         ratio(self.num, self.den)
     }
+}
+
+/// Sector and value-numerator channel shift for each outcome of the six
+/// channel comparisons (bit 0 b>r, 1 b>g, 2 r>g, 3 g>r, 4 g>b, 5 r>b):
+/// the reference's classification, as a table for branch-free coding.
+static SECTORS: [(u8, u32); 64] = sector_table();
+
+const fn sector_table() -> [(u8, u32); 64] {
+    let (r_, g_, b_) = (16, 8, 0);
+    let mut t = [(0, 0); 64];
+    let mut key = 0;
+    while key < 64 {
+        let (b_r, b_g, r_g) = (bit(key, 0), bit(key, 1), bit(key, 2));
+        let (g_r, g_b, r_b) = (bit(key, 3), bit(key, 4), bit(key, 5));
+        t[key] = if b_r && b_g {
+            if r_g {
+                (BR, r_)
+            } else {
+                (BG, g_)
+            }
+        } else if g_b && g_r {
+            if b_r {
+                (GB, b_)
+            } else {
+                (GR, r_)
+            }
+        } else if r_b && r_g {
+            if g_b {
+                (RG, g_)
+            } else {
+                (RB, b_)
+            }
+        } else {
+            (0, 0)
+        };
+        key += 1;
+    }
+    t
+}
+
+const fn bit(key: usize, i: u32) -> bool {
+    (key >> i) & 1 == 1
 }
 
 /// `num / den` in f64, or 0 when `num` is 0.

@@ -10,9 +10,12 @@
 //!   ([`PreparedMask::score`]) or pre-coded once per target
 //!   ([`CodedTarget`], [`PreparedMask::score_coded`]).
 
+mod accept;
 mod coded;
 mod gap;
 mod prepared;
+#[cfg(test)]
+mod proptests;
 pub mod reference;
 
 pub use coded::CodedTarget;

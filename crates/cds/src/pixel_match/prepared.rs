@@ -7,8 +7,9 @@
 //! 64-pixel row words; each word is ANDed with the target's lit-pixel
 //! bitmap at every shift, so that only pixels lit in both are examined.
 
-use super::coded::{checked_encode, CodedTarget, HUE_BITS, MAX_SHIFT, SECTOR_SHIFT};
-use super::gap::{sector_gap, Hue, Ranks};
+use super::accept::{accepts, bright, pack};
+use super::coded::{checked_encode, CodedTarget};
+use super::gap::{Hue, Ranks};
 use super::{
     above, check_image, final_score, in_label_area, Best, MatchError, MatchParams, MatchScore,
 };
@@ -20,27 +21,12 @@ pub struct PreparedMask {
     params: MatchParams,
     width: usize,
     height: usize,
-    /// The mask hue classes and the codes each accepts.
-    classes: ClassTable,
+    /// The accept words of the mask hues seen.
+    classes: Classes,
     mask: Part,
     negative: Option<Part>,
     /// The distinct shifts, as (dx, dy).
     shifts: Vec<(i32, i32)>,
-}
-
-/// The codes a class accepts in one target sector: `code - low <= span`
-/// (wrapping), on the sector and rank bits of the code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Accept {
-    low: u32,
-    span: u32,
-}
-
-impl Accept {
-    const NONE: Accept = Accept {
-        low: u32::MAX,
-        span: 0,
-    };
 }
 
 /// One mask (or negative mask), unmirrored and mirrored.
@@ -58,8 +44,8 @@ struct Part {
 #[derive(Clone, Debug, Default)]
 struct Words {
     words: Vec<MaskWord>,
-    /// Class of each position, in the order of the words' set bits.
-    classes: Vec<u32>,
+    /// Packed accept word of each position, in the order of the words' set bits.
+    accepts: Vec<u64>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -68,7 +54,7 @@ struct MaskWord {
     /// Word index in the row: pixels 64 * k .. 64 * k + 64.
     k: u32,
     bits: u64,
-    /// Index in `classes` of the word's first set bit.
+    /// Index in `accepts` of the word's first set bit.
     first: u32,
 }
 
@@ -77,7 +63,7 @@ impl PreparedMask {
     pub fn new(mask: &RgbImage, params: &MatchParams) -> Result<Self, MatchError> {
         params.validate()?;
         check_image(mask)?;
-        let mut classes = ClassTable::new(params.z_tolerance());
+        let mut classes = Classes::new(params.z_tolerance());
         let part = Part::new(mask, params.mask_threshold, &mut classes);
         Ok(Self {
             params: params.clone(),
@@ -173,16 +159,55 @@ impl PreparedMask {
 
     /// The number of matching positions at each shift.
     fn counts(&self, words: &Words, target: &CodedTarget) -> Vec<i64> {
+        let kernel = Kernel {
+            words,
+            target,
+            shifts: &self.shifts,
+            threshold: u32::from(self.params.data_threshold),
+            height: self.height as i64,
+        };
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("popcnt")
+            && std::arch::is_x86_feature_detected!("bmi1")
+        {
+            // SAFETY: the CPU supports the features `counts_popcnt` is compiled for.
+            return unsafe { kernel.counts_popcnt() };
+        }
+        kernel.counts()
+    }
+}
+
+/// The inputs of the scoring loop.
+struct Kernel<'a> {
+    words: &'a Words,
+    target: &'a CodedTarget,
+    shifts: &'a [(i32, i32)],
+    threshold: u32,
+    height: i64,
+}
+
+impl Kernel<'_> {
+    /// [`Kernel::counts`] compiled with hardware popcount and bit manipulation.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "popcnt,bmi1,bmi2")]
+    unsafe fn counts_popcnt(&self) -> Vec<i64> {
+        self.counts()
+    }
+
+    /// For each shift, the number of mask positions whose shifted target
+    /// pixel is lit and accepted by the position's class. Each mask word is
+    /// ANDed with the target's lit bitmap at the shift; only the common bits
+    /// are examined.
+    #[inline(always)]
+    fn counts(&self) -> Vec<i64> {
         let mut counts = vec![0i64; self.shifts.len()];
-        let row_words = target.row_words();
-        let (bits, prefix, codes) = (target.bits(), target.prefix(), target.codes());
-        let threshold = u32::from(self.params.data_threshold);
-        let height = self.height as i64;
-        for w in &words.words {
-            let classes = &words.classes[w.first as usize..];
-            for (count, &(dx, dy)) in counts.iter_mut().zip(&self.shifts) {
+        let row_words = self.target.row_words();
+        let (bits, block, slots) = (self.target.bits(), self.target.block(), self.target.slots());
+        for w in &self.words.words {
+            let words = &self.words.accepts[w.first as usize..];
+            for (count, &(dx, dy)) in counts.iter_mut().zip(self.shifts) {
                 let ty = i64::from(w.y) + i64::from(dy);
-                if ty < 0 || ty >= height {
+                if ty < 0 || ty >= self.height {
                     continue;
                 }
                 let row = ty as usize * row_words;
@@ -190,20 +215,16 @@ impl PreparedMask {
                 let (wi, sh) = (row + (base >> 6), base & 63);
                 let pair = (u128::from(bits[wi + 1]) << 64) | u128::from(bits[wi]);
                 let mut cand = w.bits & (pair >> sh) as u64;
+                let mut hits = 0u32;
                 while cand != 0 {
                     let j = cand.trailing_zeros();
                     cand &= cand - 1;
-                    let class = classes[(w.bits & ((1u64 << j) - 1)).count_ones() as usize];
+                    let word = words[(w.bits & ((1u64 << j) - 1)).count_ones() as usize];
                     let t = base + j as usize;
-                    let tw = row + (t >> 6);
-                    let below = bits[tw] & ((1u64 << (t & 63)) - 1);
-                    let code = codes[(prefix[tw] + below.count_ones()) as usize];
-                    let accept =
-                        self.classes.accepts[class as usize][((code >> SECTOR_SHIFT) & 7) as usize];
-                    let hit = (code >> MAX_SHIFT) > threshold
-                        && (code & HUE_BITS).wrapping_sub(accept.low) <= accept.span;
-                    *count += i64::from(hit);
+                    let code = slots[block[row + (t >> 6)] as usize + (t & 63)];
+                    hits += u32::from(bright(code, self.threshold) & accepts(word, code));
                 }
+                *count += i64::from(hits);
             }
         }
         counts
@@ -211,7 +232,7 @@ impl PreparedMask {
 }
 
 impl Part {
-    fn new(image: &RgbImage, threshold: u8, classes: &mut ClassTable) -> Self {
+    fn new(image: &RgbImage, threshold: u8, classes: &mut Classes) -> Self {
         let (width, height) = (image.width, image.height);
         let mut size = 0;
         let mut last_row = None;
@@ -227,7 +248,7 @@ impl Part {
                 last_row = Some(y);
                 let hue = Hue::of(p);
                 if hue.sector != 0 {
-                    let class = classes.class_of(hue);
+                    let class = classes.accept_word(hue);
                     direct.push((y, x, class));
                     mirrored.push((y, width - 1 - x, class));
                 }
@@ -244,7 +265,7 @@ impl Part {
 
 impl Words {
     /// Builds the words from (y, x, class) positions.
-    fn from_positions(mut positions: Vec<(usize, usize, u32)>) -> Self {
+    fn from_positions(mut positions: Vec<(usize, usize, u64)>) -> Self {
         positions.sort_unstable();
         let mut out = Words::default();
         for (y, x, class) in positions {
@@ -255,106 +276,37 @@ impl Words {
                     y,
                     k,
                     bits: 1 << (x % 64),
-                    first: out.classes.len() as u32,
+                    first: out.accepts.len() as u32,
                 }),
             }
-            out.classes.push(class);
+            out.accepts.push(class);
         }
         out
     }
 }
 
-/// The distinct mask hue classes and what each accepts.
+/// The accept words of the mask hues seen so far (many pixels share a hue).
 #[derive(Clone, Debug)]
-struct ClassTable {
+struct Classes {
     tolerance: f64,
-    accepts: Vec<[Accept; 8]>,
-    index: std::collections::HashMap<(u8, u16), u32>,
+    words: std::collections::HashMap<(u8, u16), u64>,
 }
 
-impl ClassTable {
+impl Classes {
     fn new(tolerance: f64) -> Self {
         Self {
             tolerance,
-            accepts: Vec::new(),
-            index: Default::default(),
+            words: Default::default(),
         }
     }
 
-    /// The class of a mask hue, added to the table on first sight.
-    fn class_of(&mut self, hue: Hue) -> u32 {
+    /// The accept word of a mask hue.
+    fn accept_word(&mut self, hue: Hue) -> u64 {
         let ranks = Ranks::get();
-        let rank = usize::from(ranks.rank_of(hue));
-        let next = self.accepts.len() as u32;
-        let index = *self.index.entry((hue.sector, rank as u16)).or_insert(next);
-        if index == next {
-            let row = std::array::from_fn(|s2| {
-                accept_interval(hue.sector, rank, s2 as u8, self.tolerance, &ranks.values)
-            });
-            self.accepts.push(row);
-        }
-        index
-    }
-}
-
-/// The codes of target sector `s2` whose gap to the mask hue (`s1`, value
-/// of rank `r1`) is within `tolerance`. The accepted ranks form one
-/// interval, which contains the mask's own rank, the lowest or the highest.
-fn accept_interval(s1: u8, r1: usize, s2: u8, tolerance: f64, values: &[f64]) -> Accept {
-    let v1 = values[r1];
-    let ok = |r: usize| sector_gap(s1, v1, s2, values[r]) <= tolerance;
-    let last = values.len() - 1;
-    let Some(seed) = [r1, 0, last].into_iter().find(|&r| ok(r)) else {
-        return Accept::NONE;
-    };
-    let low = first_true(0, seed, ok);
-    let high = first_true(seed, last + 1, |r| !ok(r)) - 1;
-    Accept {
-        low: (u32::from(s2) << SECTOR_SHIFT) | low as u32,
-        span: (high - low) as u32,
-    }
-}
-
-/// The first `r` in `lo..hi` where `pred` holds, or `hi`, for a `pred`
-/// that is false then true over the range.
-fn first_true(mut lo: usize, mut hi: usize, pred: impl Fn(usize) -> bool) -> usize {
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if pred(mid) {
-            hi = mid;
-        } else {
-            lo = mid + 1;
-        }
-    }
-    lo
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The accepted intervals equal the exhaustive set of matching ranks.
-    #[test]
-    fn intervals_match_exhaustive_search() {
-        let values = &Ranks::get().values;
-        for tolerance in [0.0, 0.01, 0.02, 0.3] {
-            for s1 in 1..=6u8 {
-                for r1 in (0..values.len()).step_by(211).chain([1, values.len() - 1]) {
-                    let v1 = values[r1];
-                    for s2 in 0..8u8 {
-                        let a = accept_interval(s1, r1, s2, tolerance, values);
-                        for (r2, &v2) in values.iter().enumerate() {
-                            let expected = sector_gap(s1, v1, s2, v2) <= tolerance;
-                            let code = (u32::from(s2) << SECTOR_SHIFT) | r2 as u32;
-                            let got = code.wrapping_sub(a.low) <= a.span;
-                            assert_eq!(
-                                got, expected,
-                                "s1 {s1} v1 {v1} s2 {s2} v2 {v2} tol {tolerance}"
-                            );
-                        }
-                    }
-                }
-            }
-        }
+        let rank = ranks.rank_of(hue);
+        *self
+            .words
+            .entry((hue.sector, rank))
+            .or_insert_with(|| pack(hue.sector, usize::from(rank), self.tolerance, &ranks.values))
     }
 }

@@ -1,0 +1,126 @@
+//! Property tests: the fast scorer (on decoded and on coded targets) gives
+//! exactly the reference scorer's results on random small images.
+
+use proptest::prelude::*;
+
+use super::{reference, CodedTarget, MatchParams, PreparedMask};
+use crate::image::pack;
+use crate::RgbImage;
+
+/// Pixels that exercise every rule: black, random colors, pure single
+/// channels, ties between the two largest channels, and small variations
+/// of a few hues (so that gaps fall near the tolerance).
+fn pixel() -> impl Strategy<Value = u32> {
+    let near = (0usize..4, -3i16..=3, -3i16..=3).prop_map(|(i, dr, dg)| {
+        let base = [(40, 90, 200), (200, 190, 20), (30, 220, 120), (210, 40, 90)][i];
+        let ch = |v: i16, d: i16| (v + d).clamp(0, 255) as u8;
+        pack(ch(base.0, dr), ch(base.1, dg), base.2)
+    });
+    prop_oneof![
+        4 => Just(0u32),
+        3 => any::<u32>().prop_map(|p| p & 0x00ff_ffff),
+        1 => (any::<u8>(), 0usize..3).prop_map(|(v, c)| u32::from(v) << (8 * c)),
+        1 => (any::<u8>(), any::<u8>(), 0usize..3).prop_map(|(a, b, c)| match c {
+            0 => pack(a, a, b),
+            1 => pack(a, b, a),
+            _ => pack(b, a, a),
+        }),
+        3 => near,
+    ]
+}
+
+/// An image of the given size with random pixels.
+fn image(width: usize, height: usize) -> impl Strategy<Value = RgbImage> {
+    prop::collection::vec(pixel(), width * height).prop_map(move |pixels| RgbImage {
+        width,
+        height,
+        pixels,
+    })
+}
+
+/// Sizes with mask positions: narrow images taller than the label areas
+/// (rows >= 100 count), and wide flat ones (x in 330..width-250 counts).
+fn size() -> impl Strategy<Value = (usize, usize)> {
+    prop_oneof![(3usize..=20, 97usize..=106), (581usize..=600, 2usize..=4)]
+}
+
+fn params() -> impl Strategy<Value = MatchParams> {
+    let fluctuation = prop_oneof![Just(0.0), Just(1.0), Just(2.0), 0.0f64..40.0];
+    (
+        0u8..80,
+        0u8..80,
+        fluctuation,
+        prop::sample::select(vec![0u32, 2, 4]),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(mask_threshold, data_threshold, pix_color_fluctuation, xy_shift, mirror_mask)| {
+                MatchParams {
+                    mask_threshold,
+                    data_threshold,
+                    pix_color_fluctuation,
+                    xy_shift,
+                    mirror_mask,
+                    ..MatchParams::default()
+                }
+            },
+        )
+}
+
+/// A mask, a target, an optional negative mask, all of one size, and params.
+fn case() -> impl Strategy<Value = (RgbImage, RgbImage, Option<RgbImage>, MatchParams)> {
+    size().prop_flat_map(|(w, h)| {
+        (
+            image(w, h),
+            image(w, h),
+            prop::option::weighted(0.3, image(w, h)),
+            params(),
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn fast_equals_reference((mask, target, negative, params) in case()) {
+        let want = reference::score_with_negative(&mask, negative.as_ref(), &target, &params).unwrap();
+        let mut prepared = PreparedMask::new(&mask, &params).unwrap();
+        if let Some(neg) = &negative {
+            prepared = prepared.with_negative(neg).unwrap();
+        }
+        prop_assert_eq!(prepared.score(&target).unwrap(), want);
+        let coded = CodedTarget::from_bytes(&CodedTarget::encode(&target).to_bytes()).unwrap();
+        prop_assert_eq!(prepared.score_coded(&coded).unwrap(), want);
+    }
+
+    #[test]
+    fn rows_after_rows_needed_are_never_read((mask, target, _neg, params) in case()) {
+        let prepared = PreparedMask::new(&mask, &params).unwrap();
+        let mut cut = target.clone();
+        cut.pixels[prepared.rows_needed() * target.width..].fill(0);
+        prop_assert_eq!(prepared.score(&cut).unwrap(), prepared.score(&target).unwrap());
+    }
+
+    #[test]
+    fn mask_scored_against_itself_matches_reference((mask, _t, _n, params) in case()) {
+        let prepared = PreparedMask::new(&mask, &params).unwrap();
+        prop_assert_eq!(prepared.score(&mask).unwrap(), reference::score(&mask, &mask, &params).unwrap());
+    }
+}
+
+#[test]
+fn size_mismatch_is_an_error() {
+    let params = MatchParams::default();
+    let mask = PreparedMask::new(&RgbImage::black(10, 10), &params).unwrap();
+    let err = mask.score(&RgbImage::black(10, 11)).unwrap_err();
+    assert_eq!(
+        err,
+        super::MatchError::SizeMismatch {
+            mask: (10, 10),
+            target: (10, 11)
+        }
+    );
+    let coded = CodedTarget::encode(&RgbImage::black(11, 10));
+    assert!(mask.score_coded(&coded).is_err());
+}
