@@ -234,17 +234,17 @@ impl PreparedShapeQuery {
             })
             .transpose()?;
         let masks = QueryMasks::new(query, &params.labels);
-        let count = |v: &[bool]| v.iter().filter(|&&b| b).count() as i64;
-        let mut directions = vec![Direction::new(&masks, roi.as_ref(), &params, false)];
+        let sources = Sources::new(&masks);
+        let mut directions = vec![Direction::new(&sources, roi.as_ref(), &params, false)];
         if params.mirror {
-            directions.push(Direction::new(&masks, roi.as_ref(), &params, true));
+            directions.push(Direction::new(&sources, roi.as_ref(), &params, true));
         }
         Ok(Self {
             width: query.width,
             height: query.height,
             params,
-            mask_area: count(&masks.mask),
-            high_expression_mask_area: count(&masks.high_expression),
+            mask_area: sources.gap.iter().filter(|p| p.in_mask).count() as i64,
+            high_expression_mask_area: sources.ring.len() as i64,
             directions,
         })
     }
@@ -356,38 +356,92 @@ pub fn shape_score(
     query.score(target, gradient, zgap)
 }
 
+/// The query pixels that can contribute, in query coordinates, shared by
+/// both directions.
+struct Sources {
+    width: usize,
+    /// Non-black `Q` pixels (`zgap_pos` and `gradient_pos` both hold the
+    /// query position).
+    gap: Vec<GapPixel>,
+    /// Positions where `H = 1`.
+    ring: Vec<u32>,
+}
+
+impl Sources {
+    fn new(masks: &QueryMasks) -> Self {
+        let gap = masks
+            .query
+            .pixels
+            .iter()
+            .zip(&masks.mask)
+            .enumerate()
+            .filter(|(_, (&q, _))| q & 0x00ff_ffff != 0)
+            .map(|(pos, (&q, &in_mask))| GapPixel {
+                zgap_pos: pos as u32,
+                gradient_pos: pos as u32,
+                slice: slice_number(q),
+                in_mask,
+            })
+            .collect();
+        let ring = masks
+            .high_expression
+            .iter()
+            .enumerate()
+            .filter(|(_, &h)| h)
+            .map(|(pos, _)| pos as u32)
+            .collect();
+        Self {
+            width: masks.query.width,
+            gap,
+            ring,
+        }
+    }
+
+    /// The (x, y) of the target pixel that a query position meets.
+    fn target_xy(&self, query_pos: u32, mirrored: bool) -> (usize, usize) {
+        let (x, y) = (
+            query_pos as usize % self.width,
+            query_pos as usize / self.width,
+        );
+        (if mirrored { self.width - 1 - x } else { x }, y)
+    }
+}
+
 impl Direction {
-    /// Lists the contributing pixels of the direct or mirrored direction.
+    /// Lists the contributing pixels of the direct or mirrored direction:
+    /// the query-side lists moved to their target positions, without the
+    /// pixels outside the ROI and, for the ring, inside the target's labels.
     fn new(
-        masks: &QueryMasks,
+        sources: &Sources,
         roi: Option<&RgbImage>,
         params: &ShapeParams,
         mirrored: bool,
     ) -> Self {
-        let width = masks.query.width;
-        let mut gap_pixels = Vec::new();
-        let mut ring_pixels = Vec::new();
-        for (y, row) in masks.query.pixels.chunks_exact(width).enumerate() {
-            for (x, &q) in row.iter().enumerate() {
-                let query_pos = y * width + x;
-                let tx = if mirrored { width - 1 - x } else { x };
-                let target_pos = y * width + tx;
-                if roi.is_some_and(|r| r.pixels[target_pos] & 0x00ff_ffff == 0) {
-                    continue;
-                }
-                if q & 0x00ff_ffff != 0 {
-                    gap_pixels.push(GapPixel {
-                        zgap_pos: query_pos as u32,
-                        gradient_pos: target_pos as u32,
-                        slice: slice_number(q),
-                        in_mask: masks.mask[query_pos],
-                    });
-                }
-                if masks.high_expression[query_pos] && !params.labels.contains(tx, y, width) {
-                    ring_pixels.push(target_pos as u32);
-                }
-            }
-        }
+        let width = sources.width;
+        let target_pos = |query_pos: u32| {
+            let (x, y) = sources.target_xy(query_pos, mirrored);
+            let pos = y * width + x;
+            let inside = roi.is_none_or(|r| r.pixels[pos] & 0x00ff_ffff != 0);
+            inside.then_some((pos as u32, x, y))
+        };
+        let gap_pixels = sources
+            .gap
+            .iter()
+            .filter_map(|&p| {
+                let (pos, _, _) = target_pos(p.zgap_pos)?;
+                Some(GapPixel {
+                    gradient_pos: pos,
+                    ..p
+                })
+            })
+            .collect();
+        let ring_pixels = sources
+            .ring
+            .iter()
+            .filter_map(|&q| target_pos(q))
+            .filter(|&(_, x, y)| !params.labels.contains(x, y, width))
+            .map(|(pos, _, _)| pos)
+            .collect();
         Self {
             mirrored,
             gap_pixels,
