@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cds::decode::{decode_rgb_rows, image_size};
+use cds::decode::{decode_rgb_rows, decode_rgb_rows_into, image_size};
 use cds::{decode_gray16, decode_rgb, DecodeError, RgbImage};
 use zune_png::zune_core::bytestream::ZCursor;
 use zune_png::zune_core::result::DecodingResult;
@@ -248,4 +248,28 @@ fn row_limited_decoding_matches_the_full_decode() {
             );
         }
     }
+}
+
+#[test]
+fn decoding_into_a_reused_image_matches_fresh_decodes() {
+    let mut reused = RgbImage::black(0, 0);
+    // Sizes alternate (1210x566, 256x256, 384x384, ...), so the buffer
+    // both shrinks and grows.
+    for name in fixture_images() {
+        let bytes = read(&name);
+        for rows in [usize::MAX, 100] {
+            decode_rgb_rows_into(&bytes, rows, &mut reused).unwrap();
+            assert_eq!(
+                reused,
+                decode_rgb_rows(&bytes, rows).unwrap(),
+                "{name}, {rows} rows"
+            );
+        }
+    }
+    let err = decode_rgb_rows_into(b"not an image", usize::MAX, &mut reused);
+    assert!(matches!(err, Err(DecodeError::UnknownFormat { .. })));
+    assert_eq!(
+        (reused.width, reused.height, reused.pixels.len()),
+        (0, 0, 0)
+    );
 }

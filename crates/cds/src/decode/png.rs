@@ -62,8 +62,13 @@ fn unpack_row(src: &[u8], bits: u8, scale_gray: bool, dst: &mut [u8]) {
     }
 }
 
-/// Decodes rows `0..rows` of a PNG (all rows if `rows >= height`).
-pub(super) fn decode<P: Pixel>(bytes: &[u8], rows: usize) -> Result<Decoded<P>, DecodeError> {
+/// Decodes rows `0..rows` of a PNG (all rows if `rows >= height`) into
+/// `buffer`'s allocation.
+pub(super) fn decode<P: Pixel>(
+    bytes: &[u8],
+    rows: usize,
+    buffer: Vec<P>,
+) -> Result<Decoded<P>, DecodeError> {
     let (width, height) = size(bytes)?;
     let mut decoder = Decoder::new(Cursor::new(bytes));
     decoder.set_transformations(Transformations::IDENTITY);
@@ -112,7 +117,7 @@ pub(super) fn decode<P: Pixel>(bytes: &[u8], rows: usize) -> Result<Decoded<P>, 
         None => P::convert_row(&format, src, dst),
     };
 
-    let mut out = RowWriter::new(width, height);
+    let mut out = RowWriter::new(width, height, buffer);
     let wanted = rows.min(height);
     if interlaced {
         let mut frame = vec![

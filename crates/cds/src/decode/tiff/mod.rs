@@ -528,13 +528,18 @@ fn interleave(planes: &[&[u8]], row_bytes: usize, r: usize, sample_bytes: usize,
     }
 }
 
-/// Decodes rows `0..rows` of a TIFF (all rows if `rows >= height`).
-pub(super) fn decode<P: Pixel>(bytes: &[u8], rows: usize) -> Result<Decoded<P>, DecodeError> {
+/// Decodes rows `0..rows` of a TIFF (all rows if `rows >= height`) into
+/// `buffer`'s allocation.
+pub(super) fn decode<P: Pixel>(
+    bytes: &[u8],
+    rows: usize,
+    buffer: Vec<P>,
+) -> Result<Decoded<P>, DecodeError> {
     let layout = Layout::parse(bytes)?;
     let format = layout.row_format();
     P::accepts(format.color)?;
     let width = layout.width;
-    let mut out = RowWriter::new(width, layout.height);
+    let mut out = RowWriter::new(width, layout.height, buffer);
     let wanted = rows.min(layout.height);
     let row_bytes = layout.plane_row_bytes();
     let color_planes = layout.color_planes();
