@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs the tools the AWS tests use, into the repository (nothing global):
+#   .venv/         Python venv with moto[server] (S3/DynamoDB/Step Functions emulator),
+#                  cfn-lint (SAM template checks) and cargo-lambda (Lambda emulator + arm64 builds)
+#   node_modules/  asl-validator (Amazon States Language checks), from package.json
+# Usage: scripts/aws-test-env.sh install   install (idempotent; quick when already there)
+#        scripts/aws-test-env.sh env       print `export` lines that put the tools on PATH
+#        scripts/aws-test-env.sh lint      cfn-lint on template.yaml, asl-validator on statemachine/*.json
+# The emulators themselves are started and stopped by the test fixtures
+# (crates/burst-aws/tests/common), on free loopback ports.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+VENV="$ROOT/.venv"
+PY_PACKAGES=("moto[server]==5.*" "cfn-lint==1.*" "cargo-lambda==1.*")
+
+install() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV"
+  fi
+  if ! "$VENV/bin/python" -c "import moto, cfnlint" 2>/dev/null || [ ! -x "$VENV/bin/cargo-lambda" ]; then
+    "$VENV/bin/pip" install --quiet --upgrade pip
+    "$VENV/bin/pip" install --quiet "${PY_PACKAGES[@]}"
+  fi
+  if [ ! -x "$ROOT/node_modules/.bin/asl-validator" ]; then
+    (cd "$ROOT" && npm install --no-audit --no-fund --silent)
+  fi
+}
+
+print_env() {
+  echo "export PATH=\"$VENV/bin:$ROOT/node_modules/.bin:\$PATH\""
+}
+
+lint() {
+  "$VENV/bin/cfn-lint" "$ROOT/template.yaml"
+  local asl
+  for asl in "$ROOT"/statemachine/*.json; do
+    "$ROOT/node_modules/.bin/asl-validator" --json-path "$asl"
+  done
+}
+
+case "${1:-install}" in
+  install) install ;;
+  env) print_env ;;
+  lint) install && lint ;;
+  *) echo "usage: $0 install|env|lint (got: $1)" >&2; exit 2 ;;
+esac
