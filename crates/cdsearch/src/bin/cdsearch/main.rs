@@ -1,0 +1,38 @@
+//! `cdsearch`: color depth search of neuron images from the command line.
+//! Each subcommand lives in its own module; this file only dispatches.
+
+mod library;
+mod progress_bar;
+mod search;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Color depth search (CDS) of neuron images, compatible with NeuronBridge.
+#[derive(Debug, Parser)]
+#[command(name = "cdsearch", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Search a library for the targets that best match one or more masks
+    /// (pixel-match score, as NeuronBridge computes it) and print them ranked.
+    Search(search::SearchArgs),
+    /// Build or inspect target libraries.
+    #[command(subcommand)]
+    Library(library::LibraryCommand),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Search(args) => search::run(args),
+        Command::Library(command) => library::run(command),
+    }
+}

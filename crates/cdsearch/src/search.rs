@@ -1,0 +1,274 @@
+//! Local searches: masks against a library of targets on this machine, in
+//! parallel over the targets (each target read and coded once, then scored
+//! against every mask).
+
+use crate::library::LibraryEntry;
+use crate::progress::Progress;
+use crate::results::{rank, Hit, MaskResults, SearchReport, Unreadable};
+use cds::pixel_match::{CodedTarget, MatchError, MatchParams, MatchScore, PreparedMask};
+use cds::{DecodeError, RgbImage};
+use rayon::prelude::*;
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+
+/// Why a mask could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum MaskError {
+    /// The mask file could not be read.
+    #[error("cannot read mask {path}: {source}")]
+    Read {
+        /// The mask file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The mask file is not a decodable image.
+    #[error("cannot decode mask {path}: {source}")]
+    Decode {
+        /// The mask file.
+        path: PathBuf,
+        /// The underlying error.
+        source: DecodeError,
+    },
+    /// The mask cannot be prepared with these parameters.
+    #[error("cannot prepare mask {path}: {source}")]
+    Prepare {
+        /// The mask file.
+        path: PathBuf,
+        /// The underlying error.
+        source: MatchError,
+    },
+}
+
+/// Why one target could not be scored. The caller adds the target's name.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// The file could not be read.
+    #[error("cannot read: {0}")]
+    Read(#[from] std::io::Error),
+    /// The bytes are not a decodable image.
+    #[error("cannot decode: {0}")]
+    Decode(#[from] DecodeError),
+    /// A stored record is not a valid coded target.
+    #[error("invalid coded target: {0}")]
+    Coded(MatchError),
+    /// Any other failure of a target source (e.g. a damaged index record).
+    #[error("{0}")]
+    Source(String),
+}
+
+/// A mask ready to be scored against targets.
+#[derive(Debug)]
+pub struct Mask {
+    /// The mask's name in results (its path as given).
+    pub name: String,
+    /// The prepared mask.
+    pub prepared: PreparedMask,
+}
+
+impl Mask {
+    /// Reads, decodes and prepares a mask image.
+    pub fn load(path: &Path, params: &MatchParams) -> Result<Self, MaskError> {
+        let bytes = std::fs::read(path).map_err(|source| MaskError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let image = cds::decode_rgb(&bytes).map_err(|source| MaskError::Decode {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let prepared = PreparedMask::new(&image, params).map_err(|source| MaskError::Prepare {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Self {
+            name: path.to_string_lossy().into_owned(),
+            prepared,
+        })
+    }
+}
+
+/// Where the targets of a search come from: image files, an index, ...
+pub trait TargetSource: Sync {
+    /// Number of targets.
+    fn len(&self) -> usize;
+    /// Whether there are no targets.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The name of target `index` in results.
+    fn name(&self, index: usize) -> &str;
+    /// Target `index`, coded for scoring. Only rows `0..rows` need to be
+    /// present: a source may leave later rows empty.
+    fn load(&self, index: usize, rows: usize) -> Result<CodedTarget, TargetError>;
+}
+
+/// Targets read from image files (PNG, TIFF), decoded up to the rows the
+/// masks need.
+#[derive(Clone, Debug)]
+pub struct FileLibrary {
+    entries: Vec<LibraryEntry>,
+}
+
+impl FileLibrary {
+    /// A library over these files (see [`crate::library::discover`]).
+    pub fn new(entries: Vec<LibraryEntry>) -> Self {
+        Self { entries }
+    }
+
+    /// The files of the library.
+    pub fn entries(&self) -> &[LibraryEntry] {
+        &self.entries
+    }
+}
+
+thread_local! {
+    /// One decoded-image buffer per thread, reused from target to target.
+    static DECODE_BUFFER: RefCell<RgbImage> = RefCell::new(RgbImage::black(0, 0));
+}
+
+/// Reads an image file and codes its rows `0..rows` for scoring.
+pub fn load_image_target(path: &Path, rows: usize) -> Result<CodedTarget, TargetError> {
+    let bytes = std::fs::read(path)?;
+    DECODE_BUFFER.with(|cell| {
+        let mut image = cell.borrow_mut();
+        cds::decode::decode_rgb_rows_into(&bytes, rows, &mut image)?;
+        Ok(CodedTarget::encode(&image))
+    })
+}
+
+impl TargetSource for FileLibrary {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn name(&self, index: usize) -> &str {
+        &self.entries[index].name
+    }
+
+    fn load(&self, index: usize, rows: usize) -> Result<CodedTarget, TargetError> {
+        load_image_target(&self.entries[index].path, rows)
+    }
+}
+
+/// What to search for and how many hits to keep.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchOptions {
+    /// Pixel-match parameters (the masks must have been prepared with them).
+    pub params: MatchParams,
+    /// Hits kept per mask, best first.
+    pub top: usize,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        Self {
+            params: MatchParams::default(),
+            top: 100,
+        }
+    }
+}
+
+/// The scores of one target against every mask (an error where the sizes
+/// differ), or why it could not be read.
+type TargetOutcome = Result<Vec<Result<MatchScore, MatchError>>, TargetError>;
+
+/// Scores one target against every mask.
+pub fn score_target(masks: &[Mask], target: &CodedTarget) -> Vec<Result<MatchScore, MatchError>> {
+    masks
+        .iter()
+        .map(|m| m.prepared.score_coded(target))
+        .collect()
+}
+
+/// The number of leading target rows any of the masks may read.
+pub fn rows_needed(masks: &[Mask]) -> usize {
+    masks
+        .iter()
+        .map(|m| m.prepared.rows_needed())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Searches every target of `source` with every mask, in parallel on the
+/// current rayon pool, and ranks the hits of each mask.
+///
+/// A target that cannot be read, or whose size differs from a mask's, is
+/// listed in [`SearchReport::unreadable`]; the search goes on with the rest.
+pub fn search(
+    masks: &[Mask],
+    source: &dyn TargetSource,
+    options: &SearchOptions,
+    progress: &dyn Progress,
+) -> SearchReport {
+    let rows = rows_needed(masks);
+    progress.start(source.len() as u64);
+    let outcomes: Vec<TargetOutcome> = (0..source.len())
+        .into_par_iter()
+        .map(|index| {
+            let outcome = source
+                .load(index, rows)
+                .map(|target| score_target(masks, &target));
+            progress.advance(1);
+            outcome
+        })
+        .collect();
+    progress.finish();
+    collect_report(masks, source, outcomes, options)
+}
+
+/// Turns per-target outcomes into ranked hits per mask and unreadable entries.
+fn collect_report(
+    masks: &[Mask],
+    source: &dyn TargetSource,
+    outcomes: Vec<TargetOutcome>,
+    options: &SearchOptions,
+) -> SearchReport {
+    let mut hits: Vec<Vec<Hit>> = vec![Vec::new(); masks.len()];
+    let mut unreadable = Vec::new();
+    let mut searched = 0;
+    for (index, outcome) in outcomes.into_iter().enumerate() {
+        let name = source.name(index);
+        let scores = match outcome {
+            Ok(scores) => scores,
+            Err(e) => {
+                tracing::debug!(target = name, error = %e, "unreadable target");
+                unreadable.push(Unreadable {
+                    image_name: name.to_owned(),
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+        };
+        searched += usize::from(scores.iter().any(Result::is_ok));
+        for ((mask, list), score) in masks.iter().zip(&mut hits).zip(scores) {
+            match score {
+                Ok(s) if s.is_hit(&options.params) => list.push(Hit {
+                    image_name: name.to_owned(),
+                    matching_pixels: s.matching_pixels,
+                    matching_ratio: s.matching_ratio,
+                    mirrored: s.mirrored,
+                }),
+                Ok(_) => {}
+                Err(e) => unreadable.push(Unreadable {
+                    image_name: name.to_owned(),
+                    reason: format!("not comparable with mask {}: {e}", mask.name),
+                }),
+            }
+        }
+    }
+    SearchReport {
+        masks: masks
+            .iter()
+            .zip(hits)
+            .map(|(mask, list)| MaskResults {
+                mask_id: mask.name.clone(),
+                mask_pixels: mask.prepared.mask_pixel_count(),
+                results: rank(list, options.top),
+            })
+            .collect(),
+        targets: source.len(),
+        searched,
+        unreadable,
+    }
+}
