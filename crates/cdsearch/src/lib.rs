@@ -10,6 +10,7 @@
 
 pub mod encode;
 pub mod index;
+pub mod job;
 pub mod library;
 pub mod progress;
 pub mod results;
