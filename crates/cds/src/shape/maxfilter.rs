@@ -14,7 +14,7 @@
 use crate::image::RgbImage;
 
 /// Bytes per packed pixel in the working buffers (`0x00RRGGBB` little-endian).
-const BPP: usize = 4;
+pub(crate) const BPP: usize = 4;
 /// Zero guard pixels kept on each side of a row's non-black span.
 const GUARD: usize = 2;
 
@@ -31,11 +31,31 @@ pub fn kernel_half_widths(radius: u32) -> Vec<usize> {
 
 /// Channel-wise max over ImageJ's circular kernel of radius `radius`.
 pub fn max_filter(image: &RgbImage, radius: u32) -> RgbImage {
+    let width = image.width;
+    let mut out = RgbImage::black(width, image.height);
+    max_filter_rows(image, radius, |y, start, pixels| {
+        let row = &mut out.pixels[y * width + start..];
+        for (o, p) in row.iter_mut().zip(pixels.chunks_exact(BPP)) {
+            *o = u32::from_le_bytes([p[0], p[1], p[2], p[3]]);
+        }
+    });
+    out
+}
+
+/// The max filter of [`max_filter`], handed over row by row without building
+/// the output image: `sink(y, start, pixels)` receives, for each output row
+/// `y` that is not entirely black, the pixels from `x = start` on as
+/// little-endian `0x00RRGGBB` bytes ([`BPP`] per pixel). Pixels outside the
+/// span are black.
+pub(crate) fn max_filter_rows(
+    image: &RgbImage,
+    radius: u32,
+    mut sink: impl FnMut(usize, usize, &[u8]),
+) {
     let half_widths = kernel_half_widths(radius);
     let (width, height) = (image.width, image.height);
-    let mut out = RgbImage::black(width, height);
     if width == 0 {
-        return out;
+        return;
     }
     let reach = half_widths[0];
     let vertical = half_widths.len() - 1;
@@ -57,10 +77,9 @@ pub fn max_filter(image: &RgbImage, radius: u32) -> RgbImage {
             }
         }
         if let Some(yo) = yi.checked_sub(vertical) {
-            pending.flush(yo, &mut out.pixels[yo * width..(yo + 1) * width]);
+            pending.flush(yo, &mut sink);
         }
     }
-    out
 }
 
 /// A ring of output rows still receiving input rows, as bytes, each with the
@@ -90,18 +109,16 @@ impl PendingRows {
         *span = (span.0.min(start), span.1.max(end));
     }
 
-    /// Moves the finished output row `y` into `out` (which is black) and
-    /// clears its slot.
-    fn flush(&mut self, y: usize, out: &mut [u32]) {
+    /// Hands the finished output row `y` to `sink` (if anything was written
+    /// to it) and clears its slot.
+    fn flush(&mut self, y: usize, sink: &mut impl FnMut(usize, usize, &[u8])) {
         let slot = y % self.spans.len();
         let Some((start, end)) = self.spans[slot].take() else {
             return;
         };
         let base = slot * self.width * BPP;
         let bytes = &mut self.bytes[base + start * BPP..base + end * BPP];
-        for (o, b) in out[start..end].iter_mut().zip(bytes.chunks_exact(BPP)) {
-            *o = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        }
+        sink(y, start, bytes);
         bytes.fill(0);
     }
 }

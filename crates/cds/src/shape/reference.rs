@@ -11,7 +11,7 @@ use super::score::{
     ShapeParams, ShapeScore, GAP_FLOOR,
 };
 use super::slice::slice_number;
-use crate::image::{channels, pack, Gray16Image, RgbImage};
+use crate::image::{Gray16Image, RgbImage};
 
 /// Channel-wise max over ImageJ's circular kernel, visiting every kernel
 /// offset of every pixel.
@@ -22,15 +22,17 @@ pub fn max_filter_naive(image: &RgbImage, radius: u32) -> RgbImage {
     let mut out = RgbImage::black(w, h);
     for y in 0..h {
         for x in 0..w {
-            let mut max = (0u8, 0u8, 0u8);
+            let mut max = [0u32; 3];
             for yy in y.saturating_sub(reach)..=(y + reach).min(h - 1) {
                 let k = widths[yy.abs_diff(y)];
-                for xx in x.saturating_sub(k)..=(x + k).min(w - 1) {
-                    let (r, g, b) = channels(image.get(xx, yy));
-                    max = (max.0.max(r), max.1.max(g), max.2.max(b));
+                let row = &image.pixels[yy * w..(yy + 1) * w];
+                for &p in &row[x.saturating_sub(k)..=(x + k).min(w - 1)] {
+                    max[0] = max[0].max((p >> 16) & 0xff);
+                    max[1] = max[1].max((p >> 8) & 0xff);
+                    max[2] = max[2].max(p & 0xff);
                 }
             }
-            out.pixels[y * w + x] = pack(max.0, max.1, max.2);
+            out.pixels[y * w + x] = (max[0] << 16) | (max[1] << 8) | max[2];
         }
     }
     out

@@ -2,7 +2,7 @@
 //! high-expression area), direct and mirrored.
 
 use super::labels::LabelRegions;
-use super::maxfilter::max_filter;
+use super::maxfilter::{max_filter_rows, BPP};
 use super::ops::{above, channel_sum, mirror_pixels};
 use super::slice::slice_number;
 use crate::image::{Gray16Image, RgbImage};
@@ -148,18 +148,13 @@ pub struct QueryMasks {
 
 impl QueryMasks {
     /// Computes `Q`, `M` and `H` with the given circular max filter
-    /// (`filter(image, radius)`).
+    /// (`filter(image, radius)`), materializing both filtered images.
     pub fn with_filter(
         query: &RgbImage,
         labels: &LabelRegions,
         filter: impl Fn(&RgbImage, u32) -> RgbImage,
     ) -> Self {
         let query = labels.cleared(query);
-        let mask = query
-            .pixels
-            .iter()
-            .map(|&p| channel_sum(p) >= MASK_MIN_CHANNEL_SUM)
-            .collect();
         let near = filter(&query, RING_INNER_RADIUS);
         let far = filter(&query, RING_OUTER_RADIUS);
         let high_expression = near
@@ -168,16 +163,44 @@ impl QueryMasks {
             .zip(&far.pixels)
             .map(|(&n, &f)| n & 0x00ff_ffff == 0 && channel_sum(f) >= RING_MIN_CHANNEL_SUM)
             .collect();
+        Self::from_parts(query, high_expression)
+    }
+
+    /// Computes `Q`, `M` and `H` with the fast max filter, consuming its
+    /// output row by row (no filtered image is built).
+    pub fn new(query: &RgbImage, labels: &LabelRegions) -> Self {
+        let query = labels.cleared(query);
+        let width = query.width;
+        let mut high_expression = vec![false; query.pixels.len()];
+        let mut mark = |radius, value: bool, test: fn(&[u8]) -> bool| {
+            max_filter_rows(&query, radius, |y, start, pixels| {
+                let row = &mut high_expression[y * width + start..];
+                for (h, p) in row.iter_mut().zip(pixels.chunks_exact(BPP)) {
+                    if test(p) {
+                        *h = value;
+                    }
+                }
+            });
+        };
+        mark(RING_OUTER_RADIUS, true, |p| {
+            u32::from(p[0]) + u32::from(p[1]) + u32::from(p[2]) >= RING_MIN_CHANNEL_SUM
+        });
+        mark(RING_INNER_RADIUS, false, |p| p[..3] != [0, 0, 0]);
+        Self::from_parts(query, high_expression)
+    }
+
+    /// Adds `M` to the label-cleared query and its ring.
+    fn from_parts(query: RgbImage, high_expression: Vec<bool>) -> Self {
+        let mask = query
+            .pixels
+            .iter()
+            .map(|&p| channel_sum(p) >= MASK_MIN_CHANNEL_SUM)
+            .collect();
         Self {
             query,
             mask,
             high_expression,
         }
-    }
-
-    /// Computes `Q`, `M` and `H` with the fast max filter.
-    pub fn new(query: &RgbImage, labels: &LabelRegions) -> Self {
-        Self::with_filter(query, labels, max_filter)
     }
 }
 
