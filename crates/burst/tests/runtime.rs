@@ -1,0 +1,344 @@
+//! End-to-end jobs on the local runtime, with injected failures. Every test has a time bound.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use burst::{
+    BackendError, CombineInput, Combiner, Invoker, JobRequest, JobState, LocalRuntime,
+    PartialResult, TaskError, Worker, WorkerEvent,
+};
+use serde_json::{json, Value};
+
+/// Sums the item indexes of its batch; `behave` may fail, panic or stall per (batch, attempt).
+struct SumWorker<F> {
+    behave: F,
+    calls: AtomicU32,
+}
+
+enum Act {
+    Sum,
+    Fail(&'static str),
+    Panic,
+    Stall(Duration),
+}
+
+#[async_trait]
+impl<F: Fn(u64, u32) -> Act + Send + Sync> Worker for SumWorker<F> {
+    async fn process(&self, event: &WorkerEvent) -> Result<PartialResult, TaskError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        match (self.behave)(event.batch_id, event.attempt) {
+            Act::Sum => {}
+            Act::Fail(msg) => return Err(TaskError::new(msg)),
+            Act::Panic => panic!("bad pixel in batch {}", event.batch_id),
+            Act::Stall(d) => tokio::time::sleep(d).await,
+        }
+        let sum: u64 = (event.start_index..event.end_index).sum();
+        Ok(PartialResult::json(
+            json!({"sum": sum, "n": event.end_index - event.start_index}),
+        ))
+    }
+}
+
+/// Adds the partial sums; reports which batches were missing.
+struct SumCombiner;
+
+#[async_trait]
+impl Combiner for SumCombiner {
+    async fn combine(&self, input: CombineInput) -> Result<Value, TaskError> {
+        let total: u64 = input
+            .partials
+            .iter()
+            .map(|p| p.result.as_json().unwrap()["sum"].as_u64().unwrap())
+            .sum();
+        let items: u64 = input
+            .partials
+            .iter()
+            .map(|p| p.result.as_json().unwrap()["n"].as_u64().unwrap())
+            .sum();
+        Ok(json!({"sum": total, "items": items, "missing": input.missing_batches}))
+    }
+}
+
+fn worker<F: Fn(u64, u32) -> Act + Send + Sync + 'static>(behave: F) -> Arc<SumWorker<F>> {
+    Arc::new(SumWorker {
+        behave,
+        calls: AtomicU32::new(0),
+    })
+}
+
+fn runtime(worker: Arc<dyn Worker>) -> burst::LocalRuntimeBuilder {
+    LocalRuntime::builder()
+        .worker("sum", worker)
+        .combiner("add", Arc::new(SumCombiner))
+        .poll_interval(Duration::from_millis(20))
+        .worker_concurrency(4)
+}
+
+/// 100 items in batches of 10: sum 0..100 = 4950.
+fn request() -> JobRequest {
+    let mut req = JobRequest::new("sum", "add", 0, 100, 10);
+    req.search_timeout_secs = 20.0;
+    req.settings.stragglers.enabled = false;
+    req
+}
+
+async fn bounded<T>(fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), fut)
+        .await
+        .expect("test exceeded its 30 s bound")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_runs_end_to_end_through_the_state_machine() {
+    bounded(async {
+        let w = worker(|_, _| Act::Sum);
+        let rt = runtime(w.clone()).build().unwrap();
+        let mut req = request();
+        req.start_index = 7;
+        req.end_index = 1007;
+        req.batch_size = 9;
+        req.num_levels = 3;
+        let handle = rt.submit(req).await.unwrap();
+        assert_eq!(handle.dispatch.num_batches, 112);
+        assert_eq!(handle.dispatch.branching_factor, 5);
+        let progress = handle.progress();
+        let outcome = handle.wait().await.unwrap();
+        assert_eq!(outcome.state, JobState::Succeeded);
+        assert_eq!(
+            outcome.result.unwrap(),
+            json!({"sum": (7..1007u64).sum::<u64>(), "items": 1000, "missing": []})
+        );
+        assert_eq!(outcome.completed, 112);
+        assert!(outcome.failed_batches.is_empty());
+        assert_eq!(w.calls.load(Ordering::SeqCst), 112);
+        let last = *progress.borrow();
+        assert_eq!((last.completed, last.total), (112, 112));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_batches_are_retried_and_their_errors_kept() {
+    bounded(async {
+        let w = worker(|batch, attempt| {
+            if batch == 3 && attempt < 3 {
+                Act::Fail("disk hiccup")
+            } else {
+                Act::Sum
+            }
+        });
+        let rt = runtime(w.clone()).build().unwrap();
+        let outcome = rt.run(request()).await.unwrap();
+        assert_eq!(outcome.state, JobState::Succeeded);
+        assert_eq!(outcome.result.unwrap()["sum"], 4950);
+        assert_eq!(w.calls.load(Ordering::SeqCst), 12, "10 batches + 2 retries");
+        let report = rt.attach(&outcome.job_id).await.unwrap();
+        let errors: Vec<_> = report
+            .errors
+            .iter()
+            .map(|e| (e.batch_id, e.attempt, e.cause.as_str()))
+            .collect();
+        assert_eq!(errors, [(3, 1, "disk hiccup"), (3, 2, "disk hiccup")]);
+        assert_eq!(report.status.state, JobState::Succeeded);
+    })
+    .await;
+}
+
+fn failing_twice() -> Arc<dyn Worker> {
+    worker(|batch, _| match batch {
+        2 => Act::Fail("corrupt input"),
+        4 => Act::Panic,
+        _ => Act::Sum,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_failures_end_the_job_with_batches_and_causes() {
+    bounded(async {
+        let rt = runtime(failing_twice()).build().unwrap();
+        let mut req = request();
+        req.settings.max_attempts = 2;
+        // One failed batch is tolerated, so the monitor waits until the second one also
+        // failed for good (beyond the tolerance it stops early and combines at once).
+        req.settings.tolerated_failure_percent = 10.0;
+        let outcome = rt.run(req).await.unwrap();
+        assert_eq!(outcome.state, JobState::Failed);
+        let failed: Vec<_> = outcome
+            .failed_batches
+            .iter()
+            .map(|f| (f.batch_id, f.attempts, f.cause.as_str()))
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                (2, 2, "corrupt input"),
+                (4, 2, "panicked: bad pixel in batch 4")
+            ]
+        );
+        assert_eq!(outcome.missing_batches, [2, 4]);
+        assert_eq!(
+            outcome.error.as_deref(),
+            Some("2 of 10 batches failed (first: batch 2 after 2 attempt(s): corrupt input)")
+        );
+        let partial = outcome.result.unwrap();
+        assert_eq!(
+            partial["sum"],
+            4950 - (20..30).sum::<u64>() - (40..50).sum::<u64>()
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tolerated_failures_let_the_job_succeed() {
+    bounded(async {
+        let rt = runtime(failing_twice()).build().unwrap();
+        let mut req = request();
+        req.settings.max_attempts = 1;
+        req.settings.tolerated_failure_percent = 20.0;
+        let outcome = rt.run(req).await.unwrap();
+        assert_eq!(outcome.state, JobState::Succeeded);
+        assert_eq!(outcome.failed_batches.len(), 2);
+        assert_eq!(outcome.result.unwrap()["missing"], json!([2, 4]));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_never_returns_times_the_job_out_with_partial_results() {
+    bounded(async {
+        let rt = runtime(worker(|batch, _| {
+            if batch == 6 {
+                Act::Stall(Duration::from_secs(3600))
+            } else {
+                Act::Sum
+            }
+        }))
+        .build()
+        .unwrap();
+        let mut req = request();
+        req.search_timeout_secs = 1.0;
+        let start = Instant::now();
+        let outcome = rt.run(req).await.unwrap();
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "took {:?}",
+            start.elapsed()
+        );
+        assert_eq!(outcome.state, JobState::TimedOut);
+        assert_eq!(outcome.missing_batches, [6]);
+        assert_eq!(outcome.completed, 9);
+        assert_eq!(outcome.result.unwrap()["sum"], 4950 - (60..70).sum::<u64>());
+    })
+    .await;
+}
+
+/// Delivers every worker invocation twice (at-least-once delivery).
+struct Duplicating(Arc<dyn Invoker>);
+
+#[async_trait]
+impl Invoker for Duplicating {
+    async fn invoke(&self, function: &str, payload: Value) -> Result<(), BackendError> {
+        if function == "sum" {
+            self.0.invoke(function, payload.clone()).await?;
+        }
+        self.0.invoke(function, payload).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicated_invocations_do_not_double_count() {
+    bounded(async {
+        let w = worker(|_, _| Act::Sum);
+        let rt = runtime(w.clone())
+            .invoker_layer(Box::new(|inner| {
+                Arc::new(Duplicating(inner)) as Arc<dyn Invoker>
+            }))
+            .build()
+            .unwrap();
+        let outcome = rt.run(request()).await.unwrap();
+        assert_eq!(outcome.state, JobState::Succeeded);
+        assert_eq!(outcome.completed, 10);
+        assert_eq!(outcome.result.unwrap()["sum"], 4950);
+        assert!(w.calls.load(Ordering::SeqCst) >= 11, "duplicates did run");
+        let report = rt.attach(&outcome.job_id).await.unwrap();
+        assert_eq!(report.progress.completed, 10);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stragglers_are_reinvoked_and_the_first_result_wins() {
+    bounded(async {
+        let w = worker(|batch, attempt| match (batch, attempt) {
+            (8, 1) => Act::Stall(Duration::from_secs(3600)),
+            _ => Act::Stall(Duration::from_millis(20)),
+        });
+        let rt = runtime(w.clone()).build().unwrap();
+        let mut req = request();
+        req.settings.stragglers.enabled = true;
+        req.settings.stragglers.min_running_secs = 0.3;
+        let start = Instant::now();
+        let outcome = rt.run(req).await.unwrap();
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "took {:?}",
+            start.elapsed()
+        );
+        assert_eq!(outcome.state, JobState::Succeeded);
+        assert_eq!(outcome.result.unwrap()["sum"], 4950);
+        assert_eq!(w.calls.load(Ordering::SeqCst), 11, "one speculative copy");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_runtime_reattaches_to_a_job_on_disk() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let flaky = || {
+            worker(|batch, attempt| {
+                if batch == 1 && attempt == 1 {
+                    Act::Fail("flaky network")
+                } else {
+                    Act::Sum
+                }
+            })
+        };
+        let job_id = {
+            let rt = runtime(flaky()).on_disk(dir.path()).build().unwrap();
+            let outcome = rt.run(request()).await.unwrap();
+            assert_eq!(outcome.state, JobState::Succeeded);
+            outcome.job_id
+        };
+        let fresh = runtime(flaky()).on_disk(dir.path()).build().unwrap();
+        let report = fresh.attach(&job_id).await.unwrap();
+        assert_eq!(report.status.state, JobState::Succeeded);
+        assert_eq!((report.progress.completed, report.progress.total), (10, 10));
+        assert_eq!(report.errors.len(), 1);
+        assert_eq!(report.errors[0].cause, "flaky network");
+        let outcome = report.outcome.unwrap();
+        assert_eq!(outcome.result.unwrap()["sum"], 4950);
+        let err = fresh.attach("no-such-job").await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "not found: job no-such-job (no status record)"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_functions_are_rejected_up_front() {
+    let rt = runtime(worker(|_, _| Act::Sum)).build().unwrap();
+    let mut req = request();
+    req.worker_function_name = "nope".into();
+    let err = rt.submit(req).await.err().unwrap();
+    assert_eq!(
+        err.to_string(),
+        "no worker registered under the name \"nope\""
+    );
+}
