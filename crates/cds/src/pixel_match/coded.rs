@@ -2,7 +2,7 @@
 //! parameters: a bitmap of its lit pixels and one code word per lit pixel.
 
 use super::gap::{Hue, Ranks};
-use super::{check_image, MatchError};
+use super::MatchError;
 use crate::RgbImage;
 
 /// Shift of the sector within a code word.
@@ -41,25 +41,37 @@ pub struct CodedTarget {
 impl CodedTarget {
     /// Codes every row of an image.
     pub fn encode(image: &RgbImage) -> Self {
-        Self::encode_filtered(image, image.height, 0)
+        let row_words = Self::row_words_for(image.width);
+        let all =
+            (0..image.height).flat_map(|y| (1..row_words - 1).map(move |s| y * row_words + s));
+        Self::encode_words(image, all, 0)
     }
 
-    /// Codes rows `0..rows` of an image (later rows are left empty), keeping
-    /// only pixels whose largest channel is above `threshold`.
-    pub(crate) fn encode_filtered(image: &RgbImage, rows: usize, threshold: u8) -> Self {
+    /// Codes the given bitmap words of an image (in increasing order; the
+    /// others are left empty), keeping only pixels whose largest channel is
+    /// above `threshold`.
+    pub(crate) fn encode_words(
+        image: &RgbImage,
+        words: impl Iterator<Item = usize>,
+        threshold: u8,
+    ) -> Self {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2.
-            return unsafe { Self::encode_avx2(image, rows, threshold) };
+            return unsafe { Self::encode_avx2(image, words, threshold) };
         }
-        Self::encode_with(image, rows, threshold, lit_bits)
+        Self::encode_with(image, words, threshold, lit_bits)
     }
 
-    /// [`CodedTarget::encode_filtered`] finding lit pixels 8 at a time.
+    /// [`CodedTarget::encode_words`] finding lit pixels 8 at a time.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn encode_avx2(image: &RgbImage, rows: usize, threshold: u8) -> Self {
-        Self::encode_with(image, rows, threshold, |chunk, threshold| {
+    unsafe fn encode_avx2(
+        image: &RgbImage,
+        words: impl Iterator<Item = usize>,
+        threshold: u8,
+    ) -> Self {
+        Self::encode_with(image, words, threshold, |chunk, threshold| {
             if chunk.len() == 64 {
                 // SAFETY: AVX2 is enabled here, and the chunk has 64 pixels.
                 unsafe { lit_bits_avx2(chunk, threshold) }
@@ -69,41 +81,51 @@ impl CodedTarget {
         })
     }
 
-    /// Codes the image, finding the lit pixels of each 64-pixel chunk with
-    /// `lit_bits` and coding only those.
+    /// Codes the given words, finding the lit pixels of each 64-pixel chunk
+    /// with `lit_bits` and coding only those.
     #[inline(always)]
     fn encode_with(
         image: &RgbImage,
-        rows: usize,
+        words: impl Iterator<Item = usize>,
         threshold: u8,
         lit_bits: impl Fn(&[u32], u8) -> u64,
     ) -> Self {
         let mut coded = Self::empty(image.width, image.height);
         let ranks = Ranks::get();
-        let rows = rows.min(image.height);
-        let row_chunks = image.pixels.chunks_exact(image.width.max(1)).take(rows);
-        for (y, row) in row_chunks.enumerate() {
-            for (k, chunk) in row.chunks(64).enumerate() {
-                let bits = lit_bits(chunk, threshold);
-                if bits == 0 {
-                    continue;
-                }
-                let mut block = [0u32; 64];
-                let mut rest = bits;
-                while rest != 0 {
-                    let j = rest.trailing_zeros() as usize;
-                    rest &= rest - 1;
-                    block[j] = code_word(Hue::of(chunk[j]), ranks);
-                }
-                coded.push_block(y * coded.row_words + k + 1, bits, &block);
+        for word in words {
+            let (y, k) = (
+                word / coded.row_words,
+                (word % coded.row_words).wrapping_sub(1),
+            );
+            if k >= coded.row_words - 2 || y >= image.height {
+                continue;
             }
+            let start = y * image.width + 64 * k;
+            let chunk = &image.pixels[start..start + (image.width - 64 * k).min(64)];
+            let bits = lit_bits(chunk, threshold);
+            if bits == 0 {
+                continue;
+            }
+            let mut block = [0u32; 64];
+            let mut rest = bits;
+            while rest != 0 {
+                let j = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                block[j] = code_word(Hue::of(chunk[j]), ranks);
+            }
+            coded.push_block(word, bits, &block);
         }
         coded
     }
 
+    /// Words per bitmap row for an image width.
+    pub(crate) fn row_words_for(width: usize) -> usize {
+        width.div_ceil(64) + 2
+    }
+
     /// A coded target with no lit pixel.
     fn empty(width: usize, height: usize) -> Self {
-        let row_words = width.div_ceil(64) + 2;
+        let row_words = Self::row_words_for(width);
         Self {
             width,
             height,
@@ -282,17 +304,6 @@ impl CodedTarget {
         }
         Ok(coded)
     }
-}
-
-/// Encodes an image after checking its buffer; used where a malformed
-/// image must be an error rather than a panic.
-pub(crate) fn checked_encode(
-    image: &RgbImage,
-    rows: usize,
-    threshold: u8,
-) -> Result<CodedTarget, MatchError> {
-    check_image(image)?;
-    Ok(CodedTarget::encode_filtered(image, rows, threshold))
 }
 
 /// The code word of a hue with a sector.

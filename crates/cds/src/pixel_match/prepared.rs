@@ -8,7 +8,7 @@
 //! bitmap at every shift, so that only pixels lit in both are examined.
 
 use super::accept::{accepts, bright, pack};
-use super::coded::{checked_encode, CodedTarget};
+use super::coded::CodedTarget;
 use super::gap::{Hue, Ranks};
 use super::{
     above, check_image, final_score, in_label_area, Best, MatchError, MatchParams, MatchScore,
@@ -27,6 +27,9 @@ pub struct PreparedMask {
     negative: Option<Part>,
     /// The distinct shifts, as (dx, dy).
     shifts: Vec<(i32, i32)>,
+    /// The target bitmap words any score reads, in increasing order: only
+    /// these are coded when scoring a decoded target.
+    needed: Vec<u32>,
 }
 
 /// One mask (or negative mask), unmirrored and mirrored.
@@ -65,7 +68,7 @@ impl PreparedMask {
         check_image(mask)?;
         let mut classes = Classes::new(params.z_tolerance());
         let part = Part::new(mask, params.mask_threshold, &mut classes);
-        Ok(Self {
+        let mut prepared = Self {
             params: params.clone(),
             width: mask.width,
             height: mask.height,
@@ -73,7 +76,34 @@ impl PreparedMask {
             mask: part,
             negative: None,
             shifts: params.shifts(),
-        })
+            needed: Vec::new(),
+        };
+        prepared.needed = prepared.needed_words();
+        Ok(prepared)
+    }
+
+    /// The target bitmap words the scoring loop reads: for each mask word
+    /// and shift, the two words its shifted window spans.
+    fn needed_words(&self) -> Vec<u32> {
+        let row_words = CodedTarget::row_words_for(self.width);
+        let parts = [Some(&self.mask), self.negative.as_ref()]
+            .into_iter()
+            .flatten();
+        let mut needed: Vec<u32> = Vec::new();
+        for words in parts.flat_map(|p| [&p.direct, &p.mirrored]) {
+            for w in &words.words {
+                for &(dx, dy) in &self.shifts {
+                    let Some(row) = shifted_row(w.y, dy, self.height) else {
+                        continue;
+                    };
+                    let (wi, _) = window_start(row * row_words, w.k, dx);
+                    needed.extend([wi as u32, wi as u32 + 1]);
+                }
+            }
+        }
+        needed.sort_unstable();
+        needed.dedup();
+        needed
     }
 
     /// Adds a negative mask, thresholded, shifted and mirrored like the mask,
@@ -91,6 +121,7 @@ impl PreparedMask {
             self.params.mask_threshold,
             &mut self.classes,
         ));
+        self.needed = self.needed_words();
         Ok(self)
     }
 
@@ -120,7 +151,9 @@ impl PreparedMask {
     /// Scores a decoded target.
     pub fn score(&self, target: &RgbImage) -> Result<MatchScore, MatchError> {
         self.check_size((target.width, target.height))?;
-        let coded = checked_encode(target, self.rows_needed(), self.params.data_threshold)?;
+        check_image(target)?;
+        let words = self.needed.iter().map(|&w| w as usize);
+        let coded = CodedTarget::encode_words(target, words, self.params.data_threshold);
         Ok(self.score_unchecked(&coded))
     }
 
@@ -164,7 +197,7 @@ impl PreparedMask {
             target,
             shifts: &self.shifts,
             threshold: u32::from(self.params.data_threshold),
-            height: self.height as i64,
+            height: self.height,
         };
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("popcnt")
@@ -183,7 +216,7 @@ struct Kernel<'a> {
     target: &'a CodedTarget,
     shifts: &'a [(i32, i32)],
     threshold: u32,
-    height: i64,
+    height: usize,
 }
 
 impl Kernel<'_> {
@@ -206,13 +239,10 @@ impl Kernel<'_> {
         for w in &self.words.words {
             let words = &self.words.accepts[w.first as usize..];
             for (count, &(dx, dy)) in counts.iter_mut().zip(self.shifts) {
-                let ty = i64::from(w.y) + i64::from(dy);
-                if ty < 0 || ty >= self.height {
+                let Some(row) = shifted_row(w.y, dy, self.height) else {
                     continue;
-                }
-                let row = ty as usize * row_words;
-                let base = ((w.k as i64 + 1) * 64 + i64::from(dx)) as usize;
-                let (wi, sh) = (row + (base >> 6), base & 63);
+                };
+                let (wi, sh) = window_start(row * row_words, w.k, dx);
                 let pair = (u128::from(bits[wi + 1]) << 64) | u128::from(bits[wi]);
                 let mut cand = w.bits & (pair >> sh) as u64;
                 let mut hits = 0u32;
@@ -220,8 +250,8 @@ impl Kernel<'_> {
                     let j = cand.trailing_zeros();
                     cand &= cand - 1;
                     let word = words[(w.bits & ((1u64 << j) - 1)).count_ones() as usize];
-                    let t = base + j as usize;
-                    let code = slots[block[row + (t >> 6)] as usize + (t & 63)];
+                    let t = sh + j as usize;
+                    let code = slots[block[wi + (t >> 6)] as usize + (t & 63)];
                     hits += u32::from(bright(code, self.threshold) & accepts(word, code));
                 }
                 *count += i64::from(hits);
@@ -229,6 +259,21 @@ impl Kernel<'_> {
         }
         counts
     }
+}
+
+/// Row `y + dy`, if inside an image of `height` rows.
+#[inline(always)]
+fn shifted_row(y: u32, dy: i32, height: usize) -> Option<usize> {
+    let row = i64::from(y) + i64::from(dy);
+    (0..height as i64).contains(&row).then_some(row as usize)
+}
+
+/// Where the target window under mask word `k` shifted by `dx` starts, in
+/// a bitmap row starting at word `row_base`: (word index, bit offset).
+#[inline(always)]
+fn window_start(row_base: usize, k: u32, dx: i32) -> (usize, usize) {
+    let base = ((i64::from(k) + 1) * 64 + i64::from(dx)) as usize;
+    (row_base + (base >> 6), base & 63)
 }
 
 impl Part {

@@ -26,42 +26,108 @@ pub fn score_with_negative(
     target: &RgbImage,
     params: &MatchParams,
 ) -> Result<MatchScore, MatchError> {
-    params.validate()?;
-    check_image(mask)?;
-    check_image(target)?;
-    let size = (mask.width, mask.height);
-    if (target.width, target.height) != size {
-        return Err(MatchError::SizeMismatch {
-            mask: size,
-            target: (target.width, target.height),
-        });
+    ReferenceMask::new(mask, negative, params)?.score(target)
+}
+
+/// A mask with its position lists built once, as the reference service
+/// does before scoring a library (`GenerateColorMIPMasks`).
+#[derive(Clone, Debug)]
+pub struct ReferenceMask<'a> {
+    params: MatchParams,
+    mask: Lists<'a>,
+    negative: Option<Lists<'a>>,
+}
+
+/// The positions of one mask and the target position lists derived from them.
+#[derive(Clone, Debug)]
+struct Lists<'a> {
+    image: &'a RgbImage,
+    positions: Vec<usize>,
+    shifted: Vec<Vec<Option<usize>>>,
+    mirrored: Vec<Vec<Option<usize>>>,
+}
+
+impl<'a> ReferenceMask<'a> {
+    /// Builds the position lists of `mask` (and of the optional negative mask).
+    pub fn new(
+        mask: &'a RgbImage,
+        negative: Option<&'a RgbImage>,
+        params: &MatchParams,
+    ) -> Result<Self, MatchError> {
+        params.validate()?;
+        check_image(mask)?;
+        if let Some(neg) = negative {
+            check_image(neg)?;
+            if (neg.width, neg.height) != (mask.width, mask.height) {
+                return Err(MatchError::NegativeSizeMismatch {
+                    mask: (mask.width, mask.height),
+                    negative: (neg.width, neg.height),
+                });
+            }
+        }
+        Ok(Self {
+            params: params.clone(),
+            mask: Lists::new(mask, params),
+            negative: negative.map(|neg| Lists::new(neg, params)),
+        })
     }
-    if let Some(neg) = negative {
-        check_image(neg)?;
-        if (neg.width, neg.height) != size {
-            return Err(MatchError::NegativeSizeMismatch {
+
+    /// Scores a target of the mask's size.
+    pub fn score(&self, target: &RgbImage) -> Result<MatchScore, MatchError> {
+        check_image(target)?;
+        let size = (self.mask.image.width, self.mask.image.height);
+        if (target.width, target.height) != size {
+            return Err(MatchError::SizeMismatch {
                 mask: size,
-                negative: (neg.width, neg.height),
+                target: (target.width, target.height),
             });
         }
-    }
-    let side = |mirror: bool| {
-        let direct = best_of_lists(mask, target, params, mirror);
-        match negative {
-            Some(neg) => {
-                let neg_best = best_of_lists(neg, target, params, mirror);
-                direct.minus(
-                    neg_best,
-                    mask_positions(mask, params.mask_threshold).len(),
-                    mask_positions(neg, params.mask_threshold).len(),
-                )
+        let side = |mirror: bool| {
+            let direct = self.mask.best(target, &self.params, mirror);
+            match &self.negative {
+                Some(neg) => direct.minus(
+                    neg.best(target, &self.params, mirror),
+                    self.mask.positions.len(),
+                    neg.positions.len(),
+                ),
+                None => direct,
             }
-            None => direct,
+        };
+        let direct = side(false);
+        let mirrored = self.params.mirror_mask.then(|| side(true));
+        Ok(final_score(direct, mirrored))
+    }
+}
+
+impl<'a> Lists<'a> {
+    fn new(image: &'a RgbImage, params: &MatchParams) -> Self {
+        let positions = mask_positions(image, params.mask_threshold);
+        let shifted = shifted_lists(&positions, image.width, image.height, params.xy_shift);
+        let mirrored = if params.mirror_mask {
+            shifted.iter().map(|l| mirrored(l, image.width)).collect()
+        } else {
+            Vec::new()
+        };
+        Self {
+            image,
+            positions,
+            shifted,
+            mirrored,
         }
-    };
-    let direct = side(false);
-    let mirrored = params.mirror_mask.then(|| side(true));
-    Ok(final_score(direct, mirrored))
+    }
+
+    /// The best count over the shifted (or mirrored) lists.
+    fn best(&self, target: &RgbImage, params: &MatchParams, mirror: bool) -> Best {
+        let lists = if mirror {
+            &self.mirrored
+        } else {
+            &self.shifted
+        };
+        let counts = lists
+            .iter()
+            .map(|list| count_matches(self.image, &self.positions, target, list, params));
+        Best::of(counts, self.positions.len())
+    }
 }
 
 /// The mask positions of an image: pixels with a channel above `threshold`,
@@ -73,22 +139,6 @@ pub fn mask_positions(image: &RgbImage, threshold: u8) -> Vec<usize> {
                 && above(image.pixels[pos], threshold)
         })
         .collect()
-}
-
-/// The best count over all shifted (and, if asked, mirrored) lists.
-fn best_of_lists(mask: &RgbImage, target: &RgbImage, params: &MatchParams, mirror: bool) -> Best {
-    let positions = mask_positions(mask, params.mask_threshold);
-    let counts = shifted_lists(&positions, mask.width, mask.height, params.xy_shift)
-        .into_iter()
-        .map(|list| {
-            let list = if mirror {
-                mirrored(&list, mask.width)
-            } else {
-                list
-            };
-            count_matches(mask, &positions, target, &list, params)
-        });
-    Best::of(counts, positions.len())
 }
 
 /// The lists of target positions: the mask itself when `xy_shift` is 0,
