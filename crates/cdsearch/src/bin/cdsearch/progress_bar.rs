@@ -14,9 +14,7 @@ pub struct Bar {
 impl Bar {
     /// A bar labelled `label` (e.g. "searching"), shown only on a terminal.
     pub fn new(label: &'static str) -> Self {
-        let bar = std::io::stderr()
-            .is_terminal()
-            .then(|| ProgressBar::hidden());
+        let bar = std::io::stderr().is_terminal().then(ProgressBar::hidden);
         Self { bar, label }
     }
 }
