@@ -4,6 +4,7 @@
 mod library;
 mod progress_bar;
 mod search;
+mod shape_score;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -24,6 +25,9 @@ enum Command {
     /// Build or inspect target libraries.
     #[command(subcommand)]
     Library(library::LibraryCommand),
+    /// Shape score (second stage) of one mask against one target, as
+    /// colormipsearch computes it.
+    ShapeScore(shape_score::ShapeScoreArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,5 +38,6 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Search(args) => search::run(args),
         Command::Library(command) => library::run(command),
+        Command::ShapeScore(args) => shape_score::run(args),
     }
 }
