@@ -10,5 +10,13 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
+# ---- AWS (burst-aws, cdsearch-lambda, template.yaml) -- begin ----
+# Installs moto, cfn-lint, cargo-lambda (.venv) and asl-validator (node_modules), then lints
+# template.yaml and statemachine/*.json. The emulator tests under `cargo test` start and stop
+# moto and the Lambda emulator themselves, from these installs.
+echo "== AWS test tools and static checks (cfn-lint, asl-validator)"
+bash scripts/aws-test-env.sh lint
+# ---- AWS -- end ----
+
 echo "== cargo test"
 cargo test --workspace

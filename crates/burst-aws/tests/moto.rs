@@ -75,7 +75,7 @@ async fn s3_store_gets_ranges_puts_and_lists_in_pages() {
             .unwrap();
     }
     assert_eq!(store.get("lib/b.png").await.unwrap(), b"content-2");
-    assert_eq!(store.get_range("lib/b.png", 2..6).await.unwrap(), b"ntent");
+    assert_eq!(store.get_range("lib/b.png", 2..6).await.unwrap(), b"nten");
     assert_eq!(
         store.get_range("lib/b.png", 8..100).await.unwrap(),
         b"2",
@@ -365,7 +365,7 @@ async fn the_monitor_definition_walks_its_choices_on_moto() {
             r#"{"lambda":{"use_docker":false},"stepfunctions":{"execute_state_machine":true}}"#,
         )
         .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 201);
     let clients = moto.clients().await;
     let definition = std::fs::read_to_string(repo_root().join("statemachine/monitor.asl.json"))
         .unwrap()
