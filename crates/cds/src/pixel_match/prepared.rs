@@ -82,22 +82,31 @@ impl PreparedMask {
         Ok(prepared)
     }
 
-    /// The target bitmap words the scoring loop reads: for each mask word
-    /// and shift, the two words its shifted window spans.
+    /// The target bitmap words the scoring loop can find lit pixels in: for
+    /// each mask word and shift, the words its shifted window spans.
     fn needed_words(&self) -> Vec<u32> {
         let row_words = CodedTarget::row_words_for(self.width);
         let parts = [Some(&self.mask), self.negative.as_ref()]
             .into_iter()
             .flatten();
         let mut needed: Vec<u32> = Vec::new();
-        for words in parts.flat_map(|p| [&p.direct, &p.mirrored]) {
+        let sides = parts.flat_map(|p| {
+            [
+                Some(&p.direct),
+                self.params.mirror_mask.then_some(&p.mirrored),
+            ]
+        });
+        for words in sides.flatten() {
             for w in &words.words {
                 for &(dx, dy) in &self.shifts {
                     let Some(row) = shifted_row(w.y, dy, self.height) else {
                         continue;
                     };
-                    let (wi, _) = window_start(row * row_words, w.k, dx);
-                    needed.extend([wi as u32, wi as u32 + 1]);
+                    let (wi, sh) = window_start(row * row_words, w.k, dx);
+                    needed.push(wi as u32);
+                    if sh != 0 {
+                        needed.push(wi as u32 + 1);
+                    }
                 }
             }
         }
