@@ -403,12 +403,15 @@ impl TargetSource for FetchedTargets {
     }
 }
 
+/// Maps a bucket name to the object store holding it.
+pub type BucketStores = dyn Fn(&str) -> Result<Arc<dyn ObjectStore>, TaskError> + Send + Sync;
+
 /// Resolves libraries laid out as NeuronBridge does on S3: images in a
 /// bucket, and [`KEY_LIST_COPIES`] shuffled copies of the key list at
 /// `<folder>/KEYS/<n>/keys_denormalized.json`, of which a worker reads one at
 /// random so that concurrent workers spread over the key space.
 pub struct StoreResolver {
-    stores: Box<dyn Fn(&str) -> Result<Arc<dyn ObjectStore>, TaskError> + Send + Sync>,
+    stores: Box<BucketStores>,
     concurrency: usize,
 }
 

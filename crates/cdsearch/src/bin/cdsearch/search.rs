@@ -4,11 +4,23 @@ use crate::progress_bar::Bar;
 use anyhow::{bail, Context};
 use cds::pixel_match::MatchParams;
 use cdsearch::library::discover;
+use cdsearch::progress::Progress;
 use cdsearch::results::SearchReport;
 use cdsearch::search::{search, FileLibrary, Mask, SearchOptions, TargetSource};
 use clap::{Args, ValueEnum};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+/// How a search runs on this machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Runtime {
+    /// Through the burst framework's local runtime: manager tree, workers,
+    /// task table, monitor state machine and combiner, as on AWS.
+    Local,
+    /// Straight over the targets in one parallel loop (no framework).
+    Direct,
+}
 
 /// Output format of the ranked hits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -57,6 +69,15 @@ pub struct SearchArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     format: OutputFormat,
+    /// How the search runs: `local` goes through the burst framework (the
+    /// same manager/worker/monitor/combiner path as on AWS), `direct` scores
+    /// the targets in one parallel loop. Both give the same ranking.
+    #[arg(long, value_enum, default_value_t = Runtime::Local)]
+    runtime: Runtime,
+    /// Targets per batch (worker invocation) with `--runtime local`; by
+    /// default a few batches per CPU core.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    batch_size: Option<u64>,
 }
 
 /// Parses `--xy-shift`: 0, 2 or 4 pixels, as NeuronBridge offers.
@@ -83,15 +104,97 @@ impl SearchArgs {
 }
 
 /// Opens the library arguments as a target source.
-fn open_library(paths: &[PathBuf]) -> anyhow::Result<Box<dyn TargetSource>> {
+fn open_library(paths: &[PathBuf]) -> anyhow::Result<Arc<dyn TargetSource + Send + Sync>> {
     if let [path] = paths {
         if cdsearch::index::is_index(path) {
             let index = cdsearch::index::IndexLibrary::open(path)?;
-            return Ok(Box::new(index));
+            return Ok(Arc::new(index));
         }
     }
     let entries = discover(paths)?;
-    Ok(Box::new(FileLibrary::new(entries)))
+    Ok(Arc::new(FileLibrary::new(entries)))
+}
+
+/// Name of the one library of a CLI search in the job parameters.
+const LIBRARY_NAME: &str = "library";
+
+/// Runs the search as a job on the burst local runtime and returns the
+/// combined report, with the masks named as given on the command line.
+fn search_on_runtime(
+    args: &SearchArgs,
+    masks: &[Mask],
+    source: Arc<dyn TargetSource + Send + Sync>,
+    params: &MatchParams,
+) -> anyhow::Result<SearchReport> {
+    use cdsearch::job::{self, LibraryParameters, LocalResolver, SearchJobParameters};
+    let targets = source.len() as u64;
+    let job_params = SearchJobParameters {
+        search_bucket: String::new(),
+        mask_keys: masks.iter().map(|m| m.name.clone()).collect(),
+        mask_thresholds: vec![params.mask_threshold; masks.len()],
+        data_threshold: params.data_threshold,
+        pix_color_fluctuation: params.pix_color_fluctuation,
+        xy_shift: params.xy_shift,
+        mirror_mask: params.mirror_mask,
+        min_matching_pix_ratio: params.min_matching_pix_ratio,
+        max_results_per_mask: args.top.max(1),
+        libraries: vec![LibraryParameters {
+            library_name: LIBRARY_NAME.into(),
+            library_bucket: String::new(),
+            searched_neurons_folder: String::new(),
+            lsize: targets,
+            extra: Default::default(),
+        }],
+    };
+    let batch_size = args
+        .batch_size
+        .unwrap_or_else(|| job::local_batch_size(targets));
+    let request = job::search_request(&job_params, batch_size)?;
+    let resolver = LocalResolver::new([(LIBRARY_NAME.to_owned(), source)].into());
+    let tokio = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let outcome = tokio.block_on(async {
+        let runtime = job::local_runtime(Arc::new(resolver))
+            .poll_interval(std::time::Duration::from_millis(100))
+            .build()?;
+        let handle = runtime.submit(request).await?;
+        let bar = Bar::new("batches");
+        bar.start(handle.dispatch.num_batches);
+        let mut progress = handle.progress();
+        let wait = handle.wait();
+        tokio::pin!(wait);
+        let mut shown = 0;
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut wait => break outcome,
+                changed = progress.changed() => match changed {
+                    Ok(()) => {
+                        let now = *progress.borrow();
+                        let done = now.completed + now.failed;
+                        bar.advance(done.saturating_sub(shown));
+                        shown = shown.max(done);
+                    }
+                    Err(_) => break (&mut wait).await,
+                },
+            }
+        };
+        bar.finish();
+        anyhow::Ok(outcome?)
+    })?;
+    for failure in &outcome.failed_batches {
+        eprintln!(
+            "batch {} failed after {} attempt(s): {}",
+            failure.batch_id, failure.attempts, failure.cause
+        );
+    }
+    if !outcome.missing_batches.is_empty() {
+        eprintln!(
+            "{} batch(es) without a result: {:?}",
+            outcome.missing_batches.len(),
+            outcome.missing_batches
+        );
+    }
+    tracing::info!(job_id = outcome.job_id, state = ?outcome.state, batches = outcome.num_batches, "job done");
+    Ok(job::outcome_report(&outcome)?)
 }
 
 /// Runs `cdsearch search`.
@@ -115,11 +218,14 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
         );
     }
     let options = SearchOptions {
-        params,
+        params: params.clone(),
         top: args.top,
     };
     let started = std::time::Instant::now();
-    let report = search(&masks, source.as_ref(), &options, &Bar::new("searching"));
+    let report = match args.runtime {
+        Runtime::Direct => search(&masks, source.as_ref(), &options, &Bar::new("searching")),
+        Runtime::Local => search_on_runtime(&args, &masks, source, &params)?,
+    };
     let secs = started.elapsed().as_secs_f64();
     tracing::info!(
         targets = report.targets,
