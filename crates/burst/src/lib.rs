@@ -18,6 +18,7 @@ pub mod manager;
 pub mod monitor;
 pub mod payload;
 pub mod plan;
+pub mod sim;
 pub mod status;
 pub mod time;
 pub mod traits;
