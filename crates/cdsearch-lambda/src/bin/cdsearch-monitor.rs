@@ -1,0 +1,14 @@
+//! Lambda function: the burst monitor (one poll of the task table per invocation).
+
+use cdsearch_lambda::{handlers, start};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let backends = &start().await?;
+    run(service_fn(move |event: LambdaEvent<Value>| {
+        handlers::monitor(backends, event.payload)
+    }))
+    .await
+}
