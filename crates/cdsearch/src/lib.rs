@@ -8,6 +8,7 @@
 //! nothing of files; this crate does the I/O around them. It must not depend
 //! on any CLI concern: progress is reported through [`progress::Progress`].
 
+pub mod api;
 pub mod encode;
 pub mod index;
 pub mod job;

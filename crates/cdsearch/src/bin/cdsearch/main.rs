@@ -4,6 +4,7 @@
 mod library;
 mod progress_bar;
 mod search;
+mod serve;
 mod shape_score;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +26,8 @@ enum Command {
     /// Build or inspect target libraries.
     #[command(subcommand)]
     Library(library::LibraryCommand),
+    /// Serve the search service: HTTP API and web client (see the README).
+    Serve(serve::ServeArgs),
     /// Shape score (second stage) of one mask against one target, as
     /// colormipsearch computes it.
     ShapeScore(shape_score::ShapeScoreArgs),
@@ -38,6 +41,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Search(args) => search::run(args),
         Command::Library(command) => library::run(command),
+        Command::Serve(args) => serve::run(args),
         Command::ShapeScore(args) => shape_score::run(args),
     }
 }

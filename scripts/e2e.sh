@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# End-to-end browser test of the web client (tests/e2e/search.mjs): installs
+# Debian's chromium (and chromium-driver) if missing, playwright-core locally
+# under tests/e2e, builds `cdsearch`, and runs the test against a server it
+# starts on a free loopback port. The screenshot lands in test-artifacts/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo="$(pwd)"
+
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  echo "== installing chromium and chromium-driver (apt-get)"
+  sudo_cmd=""
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+echo "== installing playwright-core (npm, tests/e2e)"
+(cd tests/e2e && npm install --no-audit --no-fund --loglevel=error)
+
+echo "== building cdsearch"
+cargo build -p cdsearch --bin cdsearch
+bin="$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')/debug/cdsearch"
+
+echo "== e2e: web client in headless Chromium"
+CDSEARCH_BIN="$bin" REPO="$repo" ARTIFACTS="$repo/test-artifacts" \
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 node tests/e2e/search.mjs
