@@ -1,7 +1,7 @@
 //! Drawing one synthetic CDM: neuron-like tracts colored by depth, plus the
 //! burnt-in label areas of real CDMs.
 
-use super::lut::COLOR_DEPTH_LUT;
+use cds::shape::COLOR_DEPTH_LUT;
 use super::rng::Rng;
 use cds::image::pack;
 use cds::RgbImage;

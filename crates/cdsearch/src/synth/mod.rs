@@ -3,11 +3,10 @@
 //! it on libraries of any size.
 
 mod cdm;
-mod lut;
 mod rng;
 
 pub use cdm::generate;
-pub use lut::COLOR_DEPTH_LUT;
+pub use cds::shape::COLOR_DEPTH_LUT;
 
 use crate::encode::{encode_packbits_tiff, encode_png, EncodeError};
 use crate::progress::Progress;
