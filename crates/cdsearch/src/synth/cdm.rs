@@ -1,9 +1,9 @@
 //! Drawing one synthetic CDM: neuron-like tracts colored by depth, plus the
 //! burnt-in label areas of real CDMs.
 
-use cds::shape::COLOR_DEPTH_LUT;
 use super::rng::Rng;
 use cds::image::pack;
+use cds::shape::COLOR_DEPTH_LUT;
 use cds::RgbImage;
 use std::f64::consts::PI;
 
