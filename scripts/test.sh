@@ -20,3 +20,11 @@ bash scripts/aws-test-env.sh lint
 
 echo "== cargo test"
 cargo test --workspace
+
+# ---- Web client end-to-end (headless Chromium) -- begin ----
+# Installs Debian's chromium and playwright-core (tests/e2e) if missing, starts
+# `cdsearch serve` on a free loopback port, searches from the page and checks the
+# ranking against `cdsearch search`. Screenshot: test-artifacts/e2e-results.png.
+echo "== e2e browser test"
+bash scripts/e2e.sh
+# ---- Web client end-to-end -- end ----

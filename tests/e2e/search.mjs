@@ -51,7 +51,6 @@ function cliRanking() {
 }
 
 const dataDir = mkdtempSync(path.join(tmpdir(), "cdsearch-e2e-"));
-const profile = mkdtempSync(path.join(tmpdir(), "cdsearch-e2e-chromium-"));
 const { child, base } = await startServer(dataDir);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -59,8 +58,8 @@ const browser = await chromium.launch({
   args: [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    `--user-data-dir=${profile}`,
-  ],
+  ], // playwright starts Chromium with a fresh temporary profile of its own
+
 });
 try {
   const expected = cliRanking();
@@ -98,7 +97,7 @@ try {
   await page.selectOption("#sort", "rank");
 
   // Wait for every thumbnail, then keep a screenshot.
-  await page.waitForFunction(() => [...document.images].every((i) => i.complete && i.naturalWidth > 0));
+  await page.waitForFunction(() => [...document.querySelectorAll(".hit img")].every((i) => i.complete && i.naturalWidth > 0));
   mkdirSync(artifacts, { recursive: true });
   const shot = path.join(artifacts, "e2e-results.png");
   await page.screenshot({ path: shot, fullPage: true });
@@ -108,5 +107,4 @@ try {
   await browser.close();
   child.kill("SIGTERM");
   rmSync(dataDir, { recursive: true, force: true });
-  rmSync(profile, { recursive: true, force: true });
 }
