@@ -2,6 +2,7 @@
 //! Each subcommand lives in its own module; this file only dispatches.
 
 mod library;
+mod plan;
 mod progress_bar;
 mod search;
 mod serve;
@@ -26,6 +27,9 @@ enum Command {
     /// Build or inspect target libraries.
     #[command(subcommand)]
     Library(library::LibraryCommand),
+    /// Show the spawn tree of a job and simulate its fan-out on AWS Lambda
+    /// (time until the last worker starts, cost) for 1 to 3 manager levels.
+    Plan(plan::PlanArgs),
     /// Serve the search service: HTTP API and web client (see the README).
     Serve(serve::ServeArgs),
     /// Shape score (second stage) of one mask against one target, as
@@ -41,6 +45,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Search(args) => search::run(args),
         Command::Library(command) => library::run(command),
+        Command::Plan(args) => plan::run(args),
         Command::Serve(args) => serve::run(args),
         Command::ShapeScore(args) => shape_score::run(args),
     }
