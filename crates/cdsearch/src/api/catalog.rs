@@ -2,7 +2,7 @@
 //! stored masks, each listed once at start-up from local directories.
 
 use crate::library::{discover, LibraryEntry, LibraryError};
-use crate::search::{load_image_target, TargetError, TargetSource};
+use crate::search::{FileLibrary, TargetError, TargetSource};
 use cds::pixel_match::CodedTarget;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ use std::sync::Arc;
 #[derive(Clone, Debug)]
 pub struct Collection {
     name: String,
-    entries: Vec<LibraryEntry>,
+    files: FileLibrary,
     by_name: HashMap<String, usize>,
 }
 
@@ -32,7 +32,7 @@ impl Collection {
             .collect();
         Self {
             name: name.to_owned(),
-            entries,
+            files: FileLibrary::new(entries),
             by_name,
         }
     }
@@ -44,32 +44,32 @@ impl Collection {
 
     /// Its images, in search order.
     pub fn entries(&self) -> &[LibraryEntry] {
-        &self.entries
+        self.files.entries()
     }
 
     /// The image named `name` (its name in results).
     pub fn get(&self, name: &str) -> Option<&LibraryEntry> {
-        self.by_name.get(name).map(|&i| &self.entries[i])
+        self.by_name.get(name).map(|&i| &self.entries()[i])
     }
 
     /// The names of its images, in order.
     pub fn names(&self) -> Vec<String> {
-        self.entries.iter().map(|e| e.name.clone()).collect()
+        self.entries().iter().map(|e| e.name.clone()).collect()
     }
 }
 
-/// A collection is searched as image files.
+/// A collection is searched as its image files.
 impl TargetSource for Collection {
     fn len(&self) -> usize {
-        self.entries.len()
+        self.files.len()
     }
 
     fn name(&self, index: usize) -> &str {
-        &self.entries[index].name
+        self.files.name(index)
     }
 
     fn load(&self, index: usize, rows: usize) -> Result<CodedTarget, TargetError> {
-        load_image_target(&self.entries[index].path, rows)
+        self.files.load(index, rows)
     }
 }
 
