@@ -1,7 +1,8 @@
 //! The seam between the service and whatever runs a search: the service
 //! hands a [`SearchJob`] to a [`SearchBackend`] on a background thread and
-//! stores what comes back. [`DirectBackend`] runs it in this process with
-//! rayon (`crate::search`).
+//! stores what comes back. The default backend runs searches as burst jobs
+//! ([`super::runtime::RuntimeBackend`]); [`DirectBackend`] runs them in this
+//! process in one parallel loop (`crate::search`), without the framework.
 
 use super::catalog::Collection;
 use super::model::{ApiHit, MaskOutcome, SearchOutcome, SkippedTarget};
@@ -46,6 +47,10 @@ pub enum BackendError {
     /// The search could not run.
     #[error("{0}")]
     Failed(String),
+    /// The search was running when the previous server stopped and cannot
+    /// be picked up again.
+    #[error("interrupted: the server stopped while this search was running; submit it again")]
+    Interrupted,
 }
 
 /// Runs searches. Called on a background thread; reports progress in batches
@@ -53,6 +58,17 @@ pub enum BackendError {
 pub trait SearchBackend: Send + Sync {
     /// Runs `job` to the end and returns its ranked results.
     fn run(&self, job: &SearchJob, progress: &dyn Progress) -> Result<SearchOutcome, BackendError>;
+
+    /// Picks up `job`, which a previous server left running: its results if
+    /// it can still get them, else [`BackendError::Interrupted`] (the
+    /// default, for backends that keep nothing across restarts).
+    fn resume(
+        &self,
+        _job: &SearchJob,
+        _progress: &dyn Progress,
+    ) -> Result<SearchOutcome, BackendError> {
+        Err(BackendError::Interrupted)
+    }
 }
 
 /// Runs searches in this process over the rayon pool, one target per batch.

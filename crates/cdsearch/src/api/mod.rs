@@ -3,9 +3,11 @@
 //! CSV), list libraries, fetch images and thumbnails, read the OpenAPI
 //! document; and the web client, served from the same router.
 //!
-//! Searches run on a background thread through a [`SearchBackend`] and are
+//! Searches run on a background thread through a [`SearchBackend`] (by
+//! default [`RuntimeBackend`]: burst jobs on the local runtime) and are
 //! stored under a data directory ([`store`]), so a restarted server keeps
-//! every finished search and runs the unfinished ones again. Callers
+//! every finished search, runs the queued ones, and resumes or marks
+//! interrupted the ones that were running. Callers
 //! authenticate with API keys (bearer tokens); a user sees only their own
 //! searches. The router knows nothing of how it is served: `cdsearch serve`
 //! binds it to a local port.
@@ -20,6 +22,7 @@ pub mod model;
 pub mod openapi;
 pub mod request;
 pub mod routes;
+pub mod runtime;
 pub mod searches;
 pub mod store;
 mod web;
@@ -27,6 +30,7 @@ mod web;
 pub use auth::ApiKeys;
 pub use backend::{DirectBackend, SearchBackend};
 pub use limits::Limits;
+pub use runtime::RuntimeBackend;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;

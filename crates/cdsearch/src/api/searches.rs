@@ -66,12 +66,14 @@ pub struct Submission {
 pub struct Searches {
     store: Store,
     state: Mutex<State>,
-    queue: Mutex<Sender<String>>,
+    queue: Mutex<Sender<Task>>,
 }
 
 impl Searches {
     /// Opens the searches stored in `store` and starts the thread that runs
-    /// them. Searches a previous server left queued or running are run again.
+    /// them. Searches a previous server left queued run now; those it left
+    /// running are handed to the backend to resume (which gets their results
+    /// if their job ended meanwhile, or marks them interrupted).
     pub fn open(
         store: Store,
         catalog: Arc<Catalog>,
@@ -80,14 +82,12 @@ impl Searches {
     ) -> std::io::Result<Arc<Self>> {
         let (tx, rx) = channel();
         let mut state = State::default();
-        for mut record in store.load_all()? {
-            if !record.status.is_final() {
-                record.status = Status::Queued;
-                record.progress = Progress::default();
-                record.started_ms = None;
-                store.save(&record)?;
-                tx.send(record.id.clone()).ok();
-            }
+        for record in store.load_all()? {
+            match record.status {
+                Status::Queued => tx.send(Task::Run(record.id.clone())).ok(),
+                Status::Running => tx.send(Task::Resume(record.id.clone())).ok(),
+                _ => None,
+            };
             if let Some(key) = &record.idempotency_key {
                 state
                     .keys
@@ -176,7 +176,7 @@ impl Searches {
         self.queue
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .send(id)
+            .send(Task::Run(id))
             .map_err(|_| ApiError::Internal("the search runner has stopped".into()))?;
         Ok((record, true))
     }
@@ -261,6 +261,15 @@ fn mask_file(index: usize, name: &str) -> String {
     format!("mask-{index}.{ext}")
 }
 
+/// What the runner does with a search.
+#[derive(Debug)]
+enum Task {
+    /// Run a queued search.
+    Run(String),
+    /// Pick up a search a previous server left running.
+    Resume(String),
+}
+
 /// The background thread running queued searches one at a time (each one
 /// uses every core).
 struct Runner {
@@ -271,13 +280,16 @@ struct Runner {
 }
 
 impl Runner {
-    fn run(self, queue: Receiver<String>) {
-        while let Ok(id) = queue.recv() {
-            self.run_one(&id);
+    fn run(self, queue: Receiver<Task>) {
+        while let Ok(task) = queue.recv() {
+            match task {
+                Task::Run(id) => self.run_one(&id, false),
+                Task::Resume(id) => self.run_one(&id, true),
+            }
         }
     }
 
-    fn run_one(&self, id: &str) {
+    fn run_one(&self, id: &str, resume: bool) {
         let live = Arc::new(LiveProgress::default());
         self.searches
             .lock()
@@ -285,13 +297,17 @@ impl Runner {
             .insert(id.to_owned(), Arc::clone(&live));
         let Some(record) = self.searches.update(id, |r| {
             r.status = Status::Running;
-            r.started_ms = Some(now_ms());
+            r.started_ms.get_or_insert_with(now_ms);
         }) else {
             return;
         };
         let result = self.job(&record).and_then(|job| {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.backend.run(&job, live.as_ref())
+                if resume {
+                    self.backend.resume(&job, live.as_ref())
+                } else {
+                    self.backend.run(&job, live.as_ref())
+                }
             }))
             .unwrap_or_else(|_| Err(BackendError::Failed("the search crashed".into())))
         });
@@ -313,7 +329,9 @@ impl Runner {
                     self.timeout.as_secs()
                 )),
             ),
-            Err(BackendError::Failed(e)) => (Status::Failed, Some(e)),
+            Err(e @ (BackendError::Failed(_) | BackendError::Interrupted)) => {
+                (Status::Failed, Some(e.to_string()))
+            }
         };
         let progress = Progress {
             batches_done: live.done.load(Ordering::Relaxed),

@@ -1,7 +1,7 @@
 //! A test server on 127.0.0.1 (free port, temporary data directory) over the
 //! sample library, and an HTTP client for it.
 
-use cdsearch::api::{ApiConfig, ApiKeys, DirectBackend, Limits, SearchBackend, Service};
+use cdsearch::api::{ApiConfig, ApiKeys, Limits, RuntimeBackend, SearchBackend, Service};
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -51,9 +51,15 @@ pub fn config(data_dir: &Path, limits: Limits) -> ApiConfig {
 }
 
 impl TestServer {
-    /// Starts a server with the direct backend.
+    /// Starts a server with the default backend (burst jobs on the local
+    /// runtime, under `data_dir/runtime`).
     pub async fn start(data_dir: &Path, limits: Limits) -> Self {
-        Self::with_backend(data_dir, limits, Arc::new(DirectBackend)).await
+        let backend = RuntimeBackend::with_poll_interval(
+            &data_dir.join("runtime"),
+            Duration::from_millis(20),
+        )
+        .unwrap();
+        Self::with_backend(data_dir, limits, Arc::new(backend)).await
     }
 
     /// Starts a server with `backend`.

@@ -1,7 +1,10 @@
 //! `cdsearch serve`: the search service (HTTP API and web client) on a local port.
 
+use crate::search::Runtime;
 use anyhow::{bail, Context};
-use cdsearch::api::{ApiConfig, ApiKeys, DirectBackend, Limits, Service};
+use cdsearch::api::{
+    ApiConfig, ApiKeys, DirectBackend, Limits, RuntimeBackend, SearchBackend, Service,
+};
 use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,6 +50,12 @@ pub struct ServeArgs {
     /// A search running longer than this many seconds stops as timed out.
     #[arg(long, default_value_t = Limits::default().search_timeout.as_secs())]
     search_timeout_secs: u64,
+    /// How searches run: `local` as jobs on the burst framework's local
+    /// runtime (kept under DATA_DIR/runtime, so a job that ends while the
+    /// server is down is picked up after a restart), `direct` in one
+    /// parallel loop. Both give the same ranking.
+    #[arg(long, value_enum, default_value_t = Runtime::Local)]
+    runtime: Runtime,
 }
 
 /// `NAME=DIR` → (name, dir).
@@ -109,7 +118,11 @@ impl ServeArgs {
 /// Runs `cdsearch serve` until interrupted.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (config, generated) = args.config()?;
-    let service = Service::open(config, Arc::new(DirectBackend))?;
+    let backend: Arc<dyn SearchBackend> = match args.runtime {
+        Runtime::Local => Arc::new(RuntimeBackend::open(&config.data_dir.join("runtime"))?),
+        Runtime::Direct => Arc::new(DirectBackend),
+    };
+    let service = Service::open(config, backend)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

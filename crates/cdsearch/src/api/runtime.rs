@@ -1,0 +1,393 @@
+//! [`RuntimeBackend`], the service's default backend: every search runs as a
+//! color depth search job ([`crate::job`]) on the burst local runtime, whose
+//! task table and objects live on disk so that a restarted server can pick up
+//! the outcome of a job that ended while it was down.
+//!
+//! One job covers all the libraries of a search. Target names are tagged
+//! with their library's name inside the job so that the combined hits say
+//! which library each came from.
+
+use super::backend::{rank_hits, BackendError, SearchBackend, SearchJob};
+use super::catalog::Collection;
+use super::model::{ApiHit, MaskOutcome, SearchOutcome, SkippedTarget};
+use crate::job::{
+    local_batch_size, local_runtime, outcome_report, search_request, LibraryParameters,
+    LibraryResolver, LocalResolver, SearchJobParameters, SubSource,
+};
+use crate::progress::Progress;
+use crate::results::SearchReport;
+use crate::search::{TargetError, TargetSource};
+use async_trait::async_trait;
+use burst::local::LocalRuntime;
+use burst::{JobOutcome, JobState, TaskError};
+use cds::pixel_match::CodedTarget;
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Separates a library's name from an image name in the target names of a
+/// job (a control character, so it never occurs in either).
+const TAG: char = '\u{1f}';
+
+/// How long after a search's deadline the backend stops waiting for the job
+/// to report its time-out by itself.
+const DEADLINE_GRACE: Duration = Duration::from_secs(30);
+
+/// The monitor's poll interval used by [`RuntimeBackend::open`]: progress and
+/// the end of a job are seen at most this late.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Why the runtime backend could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeBackendError {
+    /// The async runtime driving jobs could not start.
+    #[error("cannot start the async runtime of the search backend: {0}")]
+    Tokio(#[from] std::io::Error),
+    /// The burst local runtime could not be built.
+    #[error("cannot build the burst local runtime: {0}")]
+    Burst(#[from] burst::BurstError),
+}
+
+/// Runs searches as jobs on the burst local runtime (manager tree, workers,
+/// task table, monitor state machine and combiner, as on AWS).
+pub struct RuntimeBackend {
+    tokio: tokio::runtime::Runtime,
+    runtime: LocalRuntime,
+    resolver: Arc<CatalogResolver>,
+}
+
+impl RuntimeBackend {
+    /// A backend keeping its task table and objects under `dir`, with the
+    /// monitor polling every [`DEFAULT_POLL_INTERVAL`].
+    pub fn open(dir: &Path) -> Result<Self, RuntimeBackendError> {
+        Self::with_poll_interval(dir, DEFAULT_POLL_INTERVAL)
+    }
+
+    /// A backend keeping its task table and objects under `dir`, with the
+    /// monitor polling every `poll`.
+    pub fn with_poll_interval(dir: &Path, poll: Duration) -> Result<Self, RuntimeBackendError> {
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("cdsearch-jobs")
+            .enable_all()
+            .build()?;
+        let resolver = Arc::new(CatalogResolver::new());
+        let runtime = local_runtime(resolver.clone())
+            .on_disk(dir)
+            .poll_interval(poll)
+            .build()?;
+        Ok(Self {
+            tokio,
+            runtime,
+            resolver,
+        })
+    }
+
+    /// Submits the job of `job` and follows it to its end, reporting batches
+    /// done as the monitor sees them.
+    async fn drive(
+        &self,
+        request: burst::JobRequest,
+        remaining: Duration,
+        progress: &dyn Progress,
+    ) -> Result<JobOutcome, BackendError> {
+        let handle = self.runtime.submit(request).await.map_err(failed)?;
+        progress.start(handle.dispatch.num_batches);
+        let mut updates = handle.progress();
+        let wait = tokio::time::timeout(remaining + DEADLINE_GRACE, handle.wait());
+        tokio::pin!(wait);
+        let mut shown = 0;
+        let mut show = |p: burst::Progress| {
+            let done = p.completed + p.failed;
+            progress.advance(done.saturating_sub(shown));
+            shown = shown.max(done);
+        };
+        let ended = loop {
+            tokio::select! {
+                ended = &mut wait => break ended,
+                changed = updates.changed() => match changed {
+                    Ok(()) => show(*updates.borrow()),
+                    Err(_) => break (&mut wait).await,
+                },
+            }
+        };
+        let outcome = ended.map_err(|_| BackendError::TimedOut)?.map_err(failed)?;
+        show(burst::Progress {
+            completed: outcome.completed,
+            failed: outcome.failed_batches.len() as u64,
+            total: outcome.num_batches,
+        });
+        Ok(outcome)
+    }
+}
+
+impl SearchBackend for RuntimeBackend {
+    fn run(&self, job: &SearchJob, progress: &dyn Progress) -> Result<SearchOutcome, BackendError> {
+        let remaining = job.deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(BackendError::TimedOut);
+        }
+        for library in &job.libraries {
+            self.resolver.register(library);
+        }
+        let params = job_parameters(job);
+        let total = params.total_items();
+        let mut request = search_request(&params, local_batch_size(total))
+            .map_err(|e| BackendError::Failed(e.to_string()))?;
+        request.job_id = Some(job.id.clone());
+        request.search_timeout_secs = remaining.as_secs_f64();
+        let outcome = self
+            .tokio
+            .block_on(self.drive(request, remaining, progress))?;
+        search_outcome(job, &outcome)
+    }
+
+    /// Re-attaches to the job of `job` (same id): if it ended while the
+    /// server was down, its outcome is the search's; otherwise the job died
+    /// with the previous server and the search is interrupted.
+    fn resume(
+        &self,
+        job: &SearchJob,
+        progress: &dyn Progress,
+    ) -> Result<SearchOutcome, BackendError> {
+        let report = self
+            .tokio
+            .block_on(self.runtime.attach(&job.id))
+            .map_err(|_| BackendError::Interrupted)?;
+        let Some(outcome) = report.outcome else {
+            progress.start(report.progress.total);
+            progress.advance(report.progress.completed + report.progress.failed);
+            return Err(BackendError::Interrupted);
+        };
+        progress.start(outcome.num_batches);
+        progress.advance(outcome.completed + outcome.failed_batches.len() as u64);
+        search_outcome(job, &outcome)
+    }
+}
+
+fn failed(e: burst::BurstError) -> BackendError {
+    BackendError::Failed(e.to_string())
+}
+
+/// The job parameters of a search: masks read from their files, libraries
+/// by name, the search's match parameters.
+fn job_parameters(job: &SearchJob) -> SearchJobParameters {
+    let first = job.params.match_params(0);
+    SearchJobParameters {
+        search_bucket: String::new(),
+        mask_keys: job
+            .masks
+            .iter()
+            .map(|m| m.path.to_string_lossy().into_owned())
+            .collect(),
+        mask_thresholds: job.params.mask_thresholds.clone(),
+        data_threshold: first.data_threshold,
+        pix_color_fluctuation: first.pix_color_fluctuation,
+        xy_shift: first.xy_shift,
+        mirror_mask: first.mirror_mask,
+        min_matching_pix_ratio: first.min_matching_pix_ratio,
+        max_results_per_mask: job.params.max_results_per_mask,
+        libraries: job
+            .libraries
+            .iter()
+            .map(|l| LibraryParameters {
+                library_name: l.name().to_owned(),
+                library_bucket: String::new(),
+                searched_neurons_folder: String::new(),
+                lsize: l.entries().len() as u64,
+                extra: Default::default(),
+            })
+            .collect(),
+    }
+}
+
+/// The search's results from a job's outcome, or the error its final state
+/// stands for.
+fn search_outcome(job: &SearchJob, outcome: &JobOutcome) -> Result<SearchOutcome, BackendError> {
+    match outcome.state {
+        JobState::Succeeded => {}
+        JobState::TimedOut => return Err(BackendError::TimedOut),
+        JobState::Failed | JobState::Running => {
+            return Err(BackendError::Failed(describe_failure(outcome)))
+        }
+    }
+    let report = outcome_report(outcome).map_err(|e| BackendError::Failed(e.to_string()))?;
+    Ok(untag(job, report))
+}
+
+/// What went wrong in a failed job: its error and each failed batch.
+fn describe_failure(outcome: &JobOutcome) -> String {
+    let mut parts = vec![format!(
+        "job {} failed: {}",
+        outcome.job_id,
+        outcome.error.as_deref().unwrap_or("no cause reported")
+    )];
+    parts.extend(outcome.failed_batches.iter().map(|b| {
+        format!(
+            "batch {} failed after {} attempt(s): {}",
+            b.batch_id, b.attempts, b.cause
+        )
+    }));
+    parts.join("; ")
+}
+
+/// `library` and `image` of a tagged target name (untagged names belong to
+/// no known library).
+fn split_tag(name: &str) -> (String, String) {
+    match name.split_once(TAG) {
+        Some((library, image)) => (library.to_owned(), image.to_owned()),
+        None => (String::new(), name.to_owned()),
+    }
+}
+
+/// A job's report as the service's outcome: masks named as submitted, hits
+/// and skipped targets with their library, ranked across libraries.
+fn untag(job: &SearchJob, report: SearchReport) -> SearchOutcome {
+    let masks = report
+        .masks
+        .into_iter()
+        .zip(&job.masks)
+        .map(|(mask, submitted)| {
+            let mut hits = mask
+                .results
+                .into_iter()
+                .map(|h| {
+                    let (library_name, image_name) = split_tag(&h.image_name);
+                    ApiHit {
+                        library_name,
+                        image_name,
+                        matching_pixels: h.matching_pixels,
+                        matching_ratio: h.matching_ratio,
+                        mirrored: h.mirrored,
+                    }
+                })
+                .collect();
+            rank_hits(&mut hits, &job.libraries, job.params.max_results_per_mask);
+            MaskOutcome {
+                mask_name: submitted.name.clone(),
+                mask_pixels: mask.mask_pixels,
+                hits,
+            }
+        })
+        .collect();
+    SearchOutcome {
+        masks,
+        targets: report.targets,
+        searched: report.searched,
+        skipped: report
+            .unreadable
+            .into_iter()
+            .map(|u| {
+                let (library_name, image_name) = split_tag(&u.image_name);
+                SkippedTarget {
+                    library_name,
+                    image_name,
+                    reason: u.reason,
+                }
+            })
+            .collect(),
+    }
+}
+
+/// A library whose target names are tagged with the library's name.
+struct Tagged {
+    library: Arc<Collection>,
+    names: Vec<String>,
+}
+
+impl Tagged {
+    fn new(library: Arc<Collection>) -> Self {
+        let names = library
+            .entries()
+            .iter()
+            .map(|e| format!("{}{TAG}{}", library.name(), e.name))
+            .collect();
+        Self { library, names }
+    }
+}
+
+impl TargetSource for Tagged {
+    fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    fn name(&self, index: usize) -> &str {
+        &self.names[index]
+    }
+
+    fn load(&self, index: usize, rows: usize) -> Result<CodedTarget, TargetError> {
+        self.library.load(index, rows)
+    }
+}
+
+/// Resolves the libraries of the service's searches by name (registered as
+/// searches name them) and masks as files.
+struct CatalogResolver {
+    files: LocalResolver,
+    libraries: Mutex<HashMap<String, Arc<Tagged>>>,
+}
+
+impl CatalogResolver {
+    fn new() -> Self {
+        Self {
+            files: LocalResolver::new(HashMap::new()),
+            libraries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Makes `library` resolvable by its name (once).
+    fn register(&self, library: &Arc<Collection>) {
+        let mut libraries = self.libraries.lock().unwrap_or_else(|e| e.into_inner());
+        if !libraries
+            .get(library.name())
+            .is_some_and(|t| Arc::ptr_eq(&t.library, library))
+        {
+            libraries.insert(
+                library.name().to_owned(),
+                Arc::new(Tagged::new(Arc::clone(library))),
+            );
+        }
+    }
+}
+
+#[async_trait]
+impl LibraryResolver for CatalogResolver {
+    async fn mask_bytes(&self, bucket: &str, key: &str) -> Result<Vec<u8>, TaskError> {
+        self.files.mask_bytes(bucket, key).await
+    }
+
+    async fn targets(
+        &self,
+        library: &LibraryParameters,
+        range: Range<u64>,
+    ) -> Result<Box<dyn TargetSource + Send>, TaskError> {
+        let source = self
+            .libraries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&library.library_name)
+            .cloned()
+            .ok_or_else(|| {
+                TaskError::new(format!(
+                    "library {:?} is not served here",
+                    library.library_name
+                ))
+            })?;
+        Ok(Box::new(SubSource::new(source, range)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_split_back_into_library_and_image() {
+        assert_eq!(
+            split_tag(&format!("lib{TAG}dir/a.tif")),
+            ("lib".to_owned(), "dir/a.tif".to_owned())
+        );
+        assert_eq!(split_tag("plain"), (String::new(), "plain".to_owned()));
+    }
+}
