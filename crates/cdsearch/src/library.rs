@@ -7,6 +7,15 @@
 //! directory sorted by path. A target is named by its path relative to the
 //! directory it was found in (so a library and its index give the same names),
 //! or by the path as given for an explicit file.
+//!
+//! A target may carry two derived images used by the shape score (second
+//! stage): a 16-bit grayscale gradient image and an RGB z-gap image. They sit
+//! next to the target under its stem with a suffix, `<stem>.grad.png` and
+//! `<stem>.zgap.png` (a `.tif`/`.tiff` extension is also found), so that
+//! `a/X.tif` has `a/X.grad.png` and `a/X.zgap.png`. Discovery never lists
+//! such files as targets. Colormipsearch's own layout, sibling folders
+//! `grad/` and `zgap/` next to the targets' folder holding `<stem>.png` (or
+//! `.tif`), is found as a fallback, so its test folders work as they are.
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +48,94 @@ pub fn is_image_path(path: &Path) -> bool {
         .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| e.eq_ignore_ascii_case(x)))
 }
 
+/// A derived image of a target, used by the shape score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DerivedKind {
+    /// The gradient image (16-bit grayscale, a distance map of the signal).
+    Gradient,
+    /// The z-gap image (RGB, the thresholded target after a max filter).
+    Zgap,
+}
+
+impl DerivedKind {
+    /// Both kinds, gradient first.
+    pub const ALL: [DerivedKind; 2] = [DerivedKind::Gradient, DerivedKind::Zgap];
+
+    /// The suffix added to a target's stem, without the dot (`grad`, `zgap`);
+    /// also the name of the reference layout's sibling folder.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            DerivedKind::Gradient => "grad",
+            DerivedKind::Zgap => "zgap",
+        }
+    }
+
+    /// The kind whose suffix ends `stem` (`X.grad` -> gradient), if any.
+    fn of_stem(stem: &str) -> Option<DerivedKind> {
+        let (_, suffix) = stem.rsplit_once('.')?;
+        Self::ALL
+            .into_iter()
+            .find(|k| suffix.eq_ignore_ascii_case(k.suffix()))
+    }
+}
+
+/// `name` without its image extension (`a/X.tif` -> `a/X`); other names are
+/// kept whole.
+fn strip_image_extension(name: &str) -> &str {
+    match name.rsplit_once('.') {
+        Some((stem, ext))
+            if !stem.is_empty()
+                && !ext.contains('/')
+                && IMAGE_EXTENSIONS.iter().any(|x| ext.eq_ignore_ascii_case(x)) =>
+        {
+            stem
+        }
+        _ => name,
+    }
+}
+
+/// The name (or object key) of a target's derived image as this project
+/// writes it: `a/X.tif` -> `a/X.grad.png` or `a/X.zgap.png`. Object-store
+/// libraries keep derived images under these keys.
+pub fn derived_name(target_name: &str, kind: DerivedKind) -> String {
+    format!("{}.{}.png", strip_image_extension(target_name), kind.suffix())
+}
+
+/// The path where this project writes a target's derived image (see
+/// [`derived_name`]).
+pub fn derived_path(target: &Path, kind: DerivedKind) -> PathBuf {
+    let name = target.file_name().map_or_else(String::new, |n| {
+        derived_name(&n.to_string_lossy(), kind)
+    });
+    target.with_file_name(name)
+}
+
+/// Whether `path` names a derived image (`<stem>.grad.<image ext>` or
+/// `<stem>.zgap.<image ext>`) rather than a target.
+pub fn is_derived_path(path: &Path) -> bool {
+    is_image_path(path)
+        && path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(DerivedKind::of_stem)
+            .is_some()
+}
+
+/// Finds a target's derived image: `<stem>.<suffix>.{png,tif,tiff}` next to
+/// it, else `../<suffix>/<stem>.{png,tif,tiff}` (the reference's layout).
+pub fn find_derived(target: &Path, kind: DerivedKind) -> Option<PathBuf> {
+    let stem = target.file_stem()?.to_string_lossy().into_owned();
+    let dir = target.parent().unwrap_or(Path::new(""));
+    let beside = IMAGE_EXTENSIONS
+        .iter()
+        .map(|ext| dir.join(format!("{stem}.{}.{ext}", kind.suffix())));
+    let sibling_dir = dir.parent().map(|p| p.join(kind.suffix()));
+    let sibling = sibling_dir
+        .into_iter()
+        .flat_map(|d| IMAGE_EXTENSIONS.map(|ext| d.join(format!("{stem}.{ext}"))));
+    beside.chain(sibling).find(|p| p.is_file())
+}
+
 /// One target image of a library.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LibraryEntry {
@@ -52,7 +149,8 @@ pub struct LibraryEntry {
 /// Lists the image files of a library given as directories and/or files.
 ///
 /// Directories are walked recursively (symlinks followed) and their image
-/// files returned sorted by path; explicit files are kept whatever their
+/// files returned sorted by path, derived images (see [`is_derived_path`])
+/// left out; explicit files are kept whatever their
 /// extension, so a user can name a file the walk would skip.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<LibraryEntry>, LibraryError> {
     let mut found = Vec::new();
@@ -91,7 +189,8 @@ fn walk_images(dir: &Path) -> Result<Vec<PathBuf>, LibraryError> {
             path: dir.to_path_buf(),
             source,
         })?;
-        if entry.file_type().is_file() && is_image_path(entry.path()) {
+        let path = entry.path();
+        if entry.file_type().is_file() && is_image_path(path) && !is_derived_path(path) {
             files.push(entry.into_path());
         }
     }
@@ -128,6 +227,57 @@ mod tests {
             ["a.TIF", "b/c/m.tiff", "b/k.png", "z.png", &explicit_name]
         );
         assert_eq!(found[1].path, root.join("b/c/m.tiff"));
+    }
+
+    #[test]
+    fn derived_images_are_named_after_the_target_stem() {
+        assert_eq!(derived_name("a/X.tif", DerivedKind::Gradient), "a/X.grad.png");
+        assert_eq!(derived_name("X.v2.PNG", DerivedKind::Zgap), "X.v2.zgap.png");
+        assert_eq!(derived_name("a.b/X", DerivedKind::Zgap), "a.b/X.zgap.png");
+        assert_eq!(
+            derived_path(Path::new("/l/a/X.tiff"), DerivedKind::Zgap),
+            Path::new("/l/a/X.zgap.png")
+        );
+        assert!(is_derived_path(Path::new("a/X.grad.png")));
+        assert!(is_derived_path(Path::new("a/X.ZGAP.tif")));
+        assert!(!is_derived_path(Path::new("a/X.gradient.png")));
+        assert!(!is_derived_path(Path::new("a/grad.png")));
+        assert!(!is_derived_path(Path::new("a/X.zgap.txt")));
+    }
+
+    #[test]
+    fn discovery_skips_derived_images_and_lookup_finds_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("lms")).unwrap();
+        std::fs::create_dir_all(root.join("grad")).unwrap();
+        for name in [
+            "a.tif",
+            "a.grad.png",
+            "a.zgap.tif",
+            "lms/b.tif",
+            "grad/b.png",
+        ] {
+            std::fs::write(root.join(name), b"x").unwrap();
+        }
+        let names: Vec<_> = discover(&[root.to_path_buf()])
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(names, ["a.tif", "grad/b.png", "lms/b.tif"]);
+        let a = root.join("a.tif");
+        assert_eq!(
+            find_derived(&a, DerivedKind::Gradient),
+            Some(root.join("a.grad.png"))
+        );
+        assert_eq!(find_derived(&a, DerivedKind::Zgap), Some(root.join("a.zgap.tif")));
+        let b = root.join("lms/b.tif");
+        assert_eq!(
+            find_derived(&b, DerivedKind::Gradient),
+            Some(root.join("grad/b.png"))
+        );
+        assert_eq!(find_derived(&b, DerivedKind::Zgap), None);
     }
 
     #[test]
