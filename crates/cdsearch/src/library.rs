@@ -98,15 +98,19 @@ fn strip_image_extension(name: &str) -> &str {
 /// writes it: `a/X.tif` -> `a/X.grad.png` or `a/X.zgap.png`. Object-store
 /// libraries keep derived images under these keys.
 pub fn derived_name(target_name: &str, kind: DerivedKind) -> String {
-    format!("{}.{}.png", strip_image_extension(target_name), kind.suffix())
+    format!(
+        "{}.{}.png",
+        strip_image_extension(target_name),
+        kind.suffix()
+    )
 }
 
 /// The path where this project writes a target's derived image (see
 /// [`derived_name`]).
 pub fn derived_path(target: &Path, kind: DerivedKind) -> PathBuf {
-    let name = target.file_name().map_or_else(String::new, |n| {
-        derived_name(&n.to_string_lossy(), kind)
-    });
+    let name = target
+        .file_name()
+        .map_or_else(String::new, |n| derived_name(&n.to_string_lossy(), kind));
     target.with_file_name(name)
 }
 
@@ -231,7 +235,10 @@ mod tests {
 
     #[test]
     fn derived_images_are_named_after_the_target_stem() {
-        assert_eq!(derived_name("a/X.tif", DerivedKind::Gradient), "a/X.grad.png");
+        assert_eq!(
+            derived_name("a/X.tif", DerivedKind::Gradient),
+            "a/X.grad.png"
+        );
         assert_eq!(derived_name("X.v2.PNG", DerivedKind::Zgap), "X.v2.zgap.png");
         assert_eq!(derived_name("a.b/X", DerivedKind::Zgap), "a.b/X.zgap.png");
         assert_eq!(
@@ -271,7 +278,10 @@ mod tests {
             find_derived(&a, DerivedKind::Gradient),
             Some(root.join("a.grad.png"))
         );
-        assert_eq!(find_derived(&a, DerivedKind::Zgap), Some(root.join("a.zgap.tif")));
+        assert_eq!(
+            find_derived(&a, DerivedKind::Zgap),
+            Some(root.join("a.zgap.tif"))
+        );
         let b = root.join("lms/b.tif");
         assert_eq!(
             find_derived(&b, DerivedKind::Gradient),
