@@ -644,3 +644,153 @@ async fn libraries_masks_images_and_openapi() {
         .unwrap();
     assert!(page.contains("<script src=\"/app.js\""));
 }
+
+/// A backend whose searches never end (the server "stops" while they run).
+struct Stuck;
+
+impl SearchBackend for Stuck {
+    fn run(
+        &self,
+        _job: &SearchJob,
+        _progress: &dyn Progress,
+    ) -> Result<SearchOutcome, BackendError> {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
+/// Polls until the search is running.
+async fn wait_running(server: &TestServer, id: &str) {
+    for _ in 0..400 {
+        let s = server.get_json(ALICE, &format!("/searches/{id}")).await;
+        if s["status"] == "running" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("search {id} never started running");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_running_at_a_restart_is_marked_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::with_backend(dir.path(), Limits::default(), Arc::new(Stuck)).await;
+    let r = server
+        .submit(ALICE, &sample_params(), &[(MASK, mask_bytes(MASK))])
+        .await;
+    let id = submitted_id(r).await;
+    wait_running(&server, &id).await;
+    server.stop();
+
+    let again = TestServer::start(dir.path(), Limits::default()).await;
+    let s = again.wait(ALICE, &id).await;
+    assert_eq!(s["status"], "failed", "{s}");
+    assert_eq!(
+        s["errors"],
+        json!(["interrupted: the server stopped while this search was running; submit it again"])
+    );
+    let r = again.get(ALICE, &format!("/searches/{id}/results")).await;
+    assert_eq!(r.status(), 409);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_ended_while_the_server_was_down_gives_its_results_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), Limits::default()).await;
+    let r = server
+        .submit(ALICE, &sample_params(), &[(MASK, mask_bytes(MASK))])
+        .await;
+    let id = submitted_id(r).await;
+    assert_eq!(server.wait(ALICE, &id).await["status"], "done");
+    let before = server
+        .get_json(ALICE, &format!("/searches/{id}/results"))
+        .await;
+    server.stop();
+
+    // As if the server had stopped after the job ended but before it stored
+    // the search's results: the record says running, no results file.
+    let search_dir = dir.path().join("searches").join(&id);
+    let record_path = search_dir.join("search.json");
+    let mut record: Value = serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
+    record["status"] = json!("running");
+    record["finishedMs"] = Value::Null;
+    std::fs::write(&record_path, record.to_string()).unwrap();
+    std::fs::remove_file(search_dir.join("results.json")).unwrap();
+
+    let again = TestServer::start(dir.path(), Limits::default()).await;
+    let s = again.wait(ALICE, &id).await;
+    assert_eq!(s["status"], "done", "{s}");
+    assert_eq!(s["progress"], json!({"batchesDone": 8, "batchesTotal": 8}));
+    let after = again
+        .get_json(ALICE, &format!("/searches/{id}/results"))
+        .await;
+    assert_eq!(after, before);
+}
+
+/// The configuration of the tests with the sample library offered twice.
+fn two_libraries(data_dir: &std::path::Path) -> cdsearch::api::ApiConfig {
+    let mut config = config(data_dir, Limits::default());
+    config
+        .libraries
+        .push(("copy".into(), vec![crate_path("../../sample/library")]));
+    config
+}
+
+/// Runs one search over both libraries and returns its first results page.
+async fn search_two_libraries(server: &TestServer) -> Value {
+    let params = json!({"libraries": ["copy", "sample"], "maxResultsPerMask": 5});
+    let r = server
+        .submit(ALICE, &params, &[(MASK, mask_bytes(MASK))])
+        .await;
+    let id = submitted_id(r).await;
+    assert_eq!(server.wait(ALICE, &id).await["status"], "done");
+    let mut results = server
+        .get_json(ALICE, &format!("/searches/{id}/results"))
+        .await;
+    // Drop the links that name the search.
+    results["searchId"] = Value::Null;
+    results["masks"][0]["mask"] = Value::Null;
+    results
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hits_of_several_libraries_name_their_library_on_both_backends() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::open(two_libraries(dir.path()), runtime_backend(dir.path())).await;
+    let results = search_two_libraries(&server).await;
+    let cli = cli_hits(MASK, 3);
+    let hits: Vec<(String, String, i64)> = results["masks"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["libraryName"].as_str().unwrap().to_owned(),
+                h["imageName"].as_str().unwrap().to_owned(),
+                h["matchingPixels"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    // Equal scores keep the requested library order.
+    let expected: Vec<(String, String, i64)> = [&cli[0], &cli[0], &cli[1], &cli[1], &cli[2]]
+        .iter()
+        .zip(["copy", "sample", "copy", "sample", "copy"])
+        .map(|((image, pixels), library)| (library.to_owned(), image.clone(), *pixels))
+        .collect();
+    assert_eq!(hits, expected);
+    assert_eq!(results["targets"], 16);
+    assert_eq!(
+        results["masks"][0]["results"][1]["thumbnailURL"],
+        format!("/libraries/sample/thumbnails/{}", cli[0].0)
+    );
+    server.stop();
+
+    let dir = tempfile::tempdir().unwrap();
+    let direct = TestServer::open(
+        two_libraries(dir.path()),
+        Arc::new(cdsearch::api::DirectBackend),
+    )
+    .await;
+    assert_eq!(search_two_libraries(&direct).await, results);
+}

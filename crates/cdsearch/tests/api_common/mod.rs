@@ -36,6 +36,14 @@ pub struct TestServer {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+/// The default backend over `data_dir/runtime`, its monitor polling fast.
+pub fn runtime_backend(data_dir: &Path) -> Arc<dyn SearchBackend> {
+    let backend =
+        RuntimeBackend::with_poll_interval(&data_dir.join("runtime"), Duration::from_millis(20))
+            .unwrap();
+    Arc::new(backend)
+}
+
 /// The configuration used by tests: library "sample", stored masks, two users.
 pub fn config(data_dir: &Path, limits: Limits) -> ApiConfig {
     let mut keys = ApiKeys::default();
@@ -54,12 +62,7 @@ impl TestServer {
     /// Starts a server with the default backend (burst jobs on the local
     /// runtime, under `data_dir/runtime`).
     pub async fn start(data_dir: &Path, limits: Limits) -> Self {
-        let backend = RuntimeBackend::with_poll_interval(
-            &data_dir.join("runtime"),
-            Duration::from_millis(20),
-        )
-        .unwrap();
-        Self::with_backend(data_dir, limits, Arc::new(backend)).await
+        Self::with_backend(data_dir, limits, runtime_backend(data_dir)).await
     }
 
     /// Starts a server with `backend`.
@@ -68,7 +71,12 @@ impl TestServer {
         limits: Limits,
         backend: Arc<dyn SearchBackend>,
     ) -> Self {
-        let service = Service::open(config(data_dir, limits), backend).unwrap();
+        Self::open(config(data_dir, limits), backend).await
+    }
+
+    /// Starts a server with `config` and `backend`.
+    pub async fn open(config: ApiConfig, backend: Arc<dyn SearchBackend>) -> Self {
+        let service = Service::open(config, backend).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(cdsearch::api::serve(listener, service));
@@ -203,4 +211,13 @@ pub async fn bad_fields(r: reqwest::Response) -> Vec<String> {
             f["field"].as_str().unwrap().to_owned()
         })
         .collect()
+}
+
+/// The id of a search in a `POST /searches` answer, asserting 202.
+pub async fn submitted_id(r: reqwest::Response) -> String {
+    assert_eq!(r.status(), 202);
+    r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
