@@ -9,9 +9,15 @@
 //!   Item `i` of a job is entry `i` of the list: every copy must hold the same order. (Workers
 //!   read it with `cdsearch::job::StoreResolver`.)
 //!
-//! Uploads are resumable: objects already present with the same size are skipped.
+//! A library may also hold files that are not items (e.g. images derived from an item, stored
+//! next to it): they are uploaded with the items but left out of the key list.
+//!
+//! Uploads are resumable: objects already present with the same size are skipped, and the key
+//! lists are rewritten only when their content changed. They are written last, so a library
+//! shows up in listings only once all its files are in place.
 
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -26,13 +32,25 @@ pub const KEY_LIST_COPIES: usize = 100;
 pub const ITEM_PREFIXES: u64 = 100;
 /// File name of each key-list copy.
 pub const KEY_LIST_FILE: &str = "keys_denormalized.json";
+/// Folder of the key-list copies inside a library.
+pub const KEY_LIST_FOLDER: &str = "KEYS";
+
+/// `prefix` and `rest` joined by one `/` (`rest` alone when `prefix` is empty).
+fn join_key(prefix: &str, rest: &str) -> String {
+    match prefix.trim_end_matches('/') {
+        "" => rest.to_owned(),
+        prefix => format!("{prefix}/{rest}"),
+    }
+}
+
+/// `prefix` as a listing prefix: empty, or ending with one `/`.
+pub fn folder(prefix: &str) -> String {
+    join_key(prefix, "")
+}
 
 /// Object key of key-list copy `copy` under `prefix`.
 pub fn key_list_key(prefix: &str, copy: usize) -> String {
-    format!(
-        "{}/KEYS/{copy}/{KEY_LIST_FILE}",
-        prefix.trim_end_matches('/')
-    )
+    join_key(prefix, &format!("{KEY_LIST_FOLDER}/{copy}/{KEY_LIST_FILE}"))
 }
 
 /// FNV-1a hash: stable across runs and platforms (unlike std's hasher).
@@ -44,10 +62,9 @@ fn fnv1a(text: &str) -> u64 {
 
 /// Object key of an item with relative path `relative` (`/`-separated) under `prefix`.
 pub fn item_key(prefix: &str, relative: &str) -> String {
-    format!(
-        "{}/{:02}/{relative}",
-        prefix.trim_end_matches('/'),
-        fnv1a(relative) % ITEM_PREFIXES
+    join_key(
+        prefix,
+        &format!("{:02}/{relative}", fnv1a(relative) % ITEM_PREFIXES),
     )
 }
 
@@ -70,74 +87,105 @@ pub struct PlannedUpload {
     pub size: u64,
 }
 
+/// Everything one library upload writes: its files, and the items listed in its key list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LibraryPlan {
+    /// The library's prefix (folder) in the bucket.
+    pub prefix: String,
+    /// Files to upload: the items, and any files stored alongside them.
+    pub files: Vec<PlannedUpload>,
+    /// Keys of the items, in the order they were found (the key list shuffles them).
+    pub items: Vec<String>,
+}
+
+impl LibraryPlan {
+    /// An empty plan for the library at `prefix`.
+    pub fn new(prefix: &str) -> Self {
+        LibraryPlan {
+            prefix: prefix.trim_end_matches('/').to_owned(),
+            files: Vec::new(),
+            items: Vec::new(),
+        }
+    }
+
+    /// Adds an item with relative path `relative` (`/`-separated); returns its object key.
+    pub fn add_item(&mut self, relative: &str, path: PathBuf, size: u64) -> String {
+        let key = item_key(&self.prefix, relative);
+        self.files.push(PlannedUpload {
+            path,
+            key: key.clone(),
+            size,
+        });
+        self.items.push(key.clone());
+        key
+    }
+
+    /// Adds a file that is stored at `key` but is not an item (not in the key list).
+    pub fn add_companion(&mut self, key: String, path: PathBuf, size: u64) {
+        self.files.push(PlannedUpload { path, key, size });
+    }
+
+    /// The key list: the item keys shuffled with a seed derived from the prefix, so the same
+    /// library always gets the same list (and a resumed upload finds it unchanged).
+    pub fn key_list(&self) -> Vec<String> {
+        shuffled(&self.items, fnv1a(&self.prefix))
+    }
+
+    /// Number of steps [`upload_library`] reports progress for: files, then key-list copies.
+    pub fn steps(&self) -> u64 {
+        (self.files.len() + KEY_LIST_COPIES) as u64
+    }
+}
+
 /// What an upload did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct UploadSummary {
-    /// Items uploaded now.
+    /// Files uploaded now.
     pub uploaded: u64,
-    /// Items already present with the same size.
+    /// Files already present with the same size.
     pub skipped: u64,
-    /// Key-list copies written.
+    /// Key-list copies written now (0 when all were already there with this content).
     pub key_lists: u64,
 }
 
-/// Plans the upload of `files` (relative `/`-separated path → local path and size) under
-/// `prefix`, sorted by key.
-pub fn plan_upload(prefix: &str, files: Vec<(String, PathBuf, u64)>) -> Vec<PlannedUpload> {
-    let mut planned: Vec<PlannedUpload> = files
-        .into_iter()
-        .map(|(relative, path, size)| PlannedUpload {
-            key: item_key(prefix, &relative),
-            path,
-            size,
-        })
-        .collect();
-    planned.sort_by(|a, b| a.key.cmp(&b.key));
-    planned
+/// Where the bytes of one put come from.
+enum Source {
+    File(PathBuf),
+    Bytes(Arc<Vec<u8>>),
 }
 
-/// Uploads a library: the planned items (at most `concurrency` at a time, skipping those already
-/// present with the same size) and then the key-list copies. `progress` is called with the
-/// number of items done so far (uploaded or skipped).
-pub async fn upload_library(
-    store: Arc<dyn ObjectStore>,
-    prefix: &str,
-    items: Vec<PlannedUpload>,
+/// Puts `objects` into `store`, at most `concurrency` at a time; calls `progress` with the
+/// running count `done_before + n` after each. Returns how many were put.
+async fn put_all(
+    store: &Arc<dyn ObjectStore>,
+    objects: Vec<(String, Source)>,
     concurrency: usize,
-    progress: Arc<dyn Fn(u64) + Send + Sync>,
-) -> Result<UploadSummary, BackendError> {
-    let existing = list_all(
-        store.as_ref(),
-        &format!("{}/", prefix.trim_end_matches('/')),
-    )
-    .await?;
-    let present: std::collections::HashMap<String, u64> =
-        existing.into_iter().map(|o| (o.key, o.size)).collect();
-    let keys: Vec<String> = items.iter().map(|i| i.key.clone()).collect();
+    done_before: u64,
+    progress: &Arc<dyn Fn(u64) + Send + Sync>,
+) -> Result<u64, BackendError> {
     let semaphore = Arc::new(Semaphore::new(concurrency.max(1)));
-    let done = Arc::new(AtomicU64::new(0));
-    let uploaded = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicU64::new(done_before));
     let mut tasks = tokio::task::JoinSet::new();
-    for item in items {
-        let already = present.get(&item.key) == Some(&item.size);
-        let (store, semaphore, done, uploaded, progress) = (
+    let count = objects.len() as u64;
+    for (key, source) in objects {
+        let (store, semaphore, done, progress) = (
             store.clone(),
             semaphore.clone(),
             done.clone(),
-            uploaded.clone(),
             progress.clone(),
         );
         tasks.spawn(async move {
-            if !already {
-                let _permit = semaphore.acquire_owned().await.map_err(|e| {
-                    BackendError::Other(format!("upload of {} cancelled: {e}", item.key))
-                })?;
-                let bytes = tokio::fs::read(&item.path)
+            let _permit = semaphore
+                .acquire_owned()
+                .await
+                .map_err(|e| BackendError::Other(format!("upload of {key} cancelled: {e}")))?;
+            let bytes = match source {
+                Source::File(path) => tokio::fs::read(&path)
                     .await
-                    .map_err(|e| BackendError::io(item.path.display(), e))?;
-                store.put(&item.key, bytes).await?;
-                uploaded.fetch_add(1, Ordering::Relaxed);
-            }
+                    .map_err(|e| BackendError::io(path.display(), e))?,
+                Source::Bytes(bytes) => bytes.as_ref().clone(),
+            };
+            store.put(&key, bytes).await?;
             progress(done.fetch_add(1, Ordering::Relaxed) + 1);
             Ok::<(), BackendError>(())
         });
@@ -145,17 +193,61 @@ pub async fn upload_library(
     while let Some(joined) = tasks.join_next().await {
         joined.map_err(|e| BackendError::Other(format!("upload task failed: {e}")))??;
     }
-    let list = shuffled(&keys, fnv1a(prefix));
-    let json = serde_json::to_vec(&list)
-        .map_err(|e| BackendError::Invalid(format!("key list of {prefix}: {e}")))?;
-    for copy in 0..KEY_LIST_COPIES {
-        store.put(&key_list_key(prefix, copy), json.clone()).await?;
-    }
-    let uploaded = uploaded.load(Ordering::Relaxed);
+    Ok(count)
+}
+
+/// Uploads a library: the planned files (at most `concurrency` at a time, skipping those
+/// already present with the same size), then the key-list copies (skipped when every copy is
+/// present and copy 0 holds this very list). `progress` is called with the number of steps
+/// done so far, out of [`LibraryPlan::steps`].
+pub async fn upload_library(
+    store: Arc<dyn ObjectStore>,
+    plan: &LibraryPlan,
+    concurrency: usize,
+    progress: Arc<dyn Fn(u64) + Send + Sync>,
+) -> Result<UploadSummary, BackendError> {
+    let present: HashMap<String, u64> = list_all(store.as_ref(), &folder(&plan.prefix))
+        .await?
+        .into_iter()
+        .map(|o| (o.key, o.size))
+        .collect();
+    let (kept, missing): (Vec<&PlannedUpload>, Vec<&PlannedUpload>) = plan
+        .files
+        .iter()
+        .partition(|f| present.get(&f.key) == Some(&f.size));
+    let skipped = kept.len() as u64;
+    progress(skipped);
+    let files = missing
+        .into_iter()
+        .map(|f| (f.key.clone(), Source::File(f.path.clone())))
+        .collect();
+    let uploaded = put_all(&store, files, concurrency, skipped, &progress).await?;
+
+    let list = serde_json::to_vec(&plan.key_list())
+        .map_err(|e| BackendError::Invalid(format!("key list of {}: {e}", plan.prefix)))?;
+    let copies: Vec<String> = (0..KEY_LIST_COPIES)
+        .map(|copy| key_list_key(&plan.prefix, copy))
+        .collect();
+    let all_sized = copies
+        .iter()
+        .all(|key| present.get(key) == Some(&(list.len() as u64)));
+    let unchanged = all_sized && store.get(&copies[0]).await.ok().as_ref() == Some(&list);
+    let done = plan.files.len() as u64;
+    let key_lists = if unchanged {
+        progress(done + KEY_LIST_COPIES as u64);
+        0
+    } else {
+        let list = Arc::new(list);
+        let puts = copies
+            .into_iter()
+            .map(|key| (key, Source::Bytes(list.clone())))
+            .collect();
+        put_all(&store, puts, concurrency, done, &progress).await?
+    };
     Ok(UploadSummary {
         uploaded,
-        skipped: keys.len() as u64 - uploaded,
-        key_lists: KEY_LIST_COPIES as u64,
+        skipped,
+        key_lists,
     })
 }
 
@@ -167,45 +259,19 @@ pub async fn list_all(
     collect_pages(|token| async move { store.list(prefix, token.as_deref()).await }).await
 }
 
-/// Files under `dir` (recursively) whose extension is one of `extensions` (lower case, no dot),
-/// as (relative `/`-separated path, path, size), sorted by relative path.
-pub fn library_files(
-    dir: &Path,
-    extensions: &[&str],
-) -> Result<Vec<(String, PathBuf, u64)>, BackendError> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        let entries =
-            std::fs::read_dir(&current).map_err(|e| BackendError::io(current.display(), e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| BackendError::io(current.display(), e))?;
-            let path = entry.path();
-            let meta = entry
-                .metadata()
-                .map_err(|e| BackendError::io(path.display(), e))?;
-            if meta.is_dir() {
-                pending.push(path);
-                continue;
-            }
-            let matches = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| extensions.contains(&e.to_ascii_lowercase().as_str()));
-            if matches {
-                let relative = path
-                    .strip_prefix(dir)
-                    .map_err(|e| BackendError::Invalid(format!("{}: {e}", path.display())))?
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy())
-                    .collect::<Vec<_>>()
-                    .join("/");
-                files.push((relative, path, meta.len()));
-            }
-        }
-    }
-    files.sort();
-    Ok(files)
+/// Reads one copy of the key list of the library at `prefix`.
+pub async fn read_key_list(
+    store: &dyn ObjectStore,
+    prefix: &str,
+    copy: usize,
+) -> Result<Vec<String>, BackendError> {
+    let key = key_list_key(prefix, copy);
+    let bytes = store.get(&key).await?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        BackendError::Invalid(format!(
+            "key list {key} is not a JSON array of object keys: {e}"
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -218,6 +284,7 @@ mod tests {
             key_list_key("JRC2018_Unisex/FlyEM_Hemibrain/searchable_neurons/", 42),
             "JRC2018_Unisex/FlyEM_Hemibrain/searchable_neurons/KEYS/42/keys_denormalized.json"
         );
+        assert_eq!(key_list_key("", 0), "KEYS/0/keys_denormalized.json");
         let key = item_key("lib", "sub/a.png");
         assert_eq!(
             key,
@@ -230,6 +297,9 @@ mod tests {
         );
         assert_eq!(fnv1a(""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(folder("a/b"), "a/b/");
+        assert_eq!(folder("a/b/"), "a/b/");
+        assert_eq!(folder(""), "");
     }
 
     #[test]
@@ -242,5 +312,23 @@ mod tests {
         let mut sorted = list.clone();
         sorted.sort();
         assert_eq!(sorted, keys);
+    }
+
+    #[test]
+    fn a_plan_lists_items_but_not_their_companions() {
+        let mut plan = LibraryPlan::new("lib/");
+        let a = plan.add_item("a.png", "/d/a.png".into(), 10);
+        plan.add_companion(format!("{a}.extra"), "/d/a.extra".into(), 3);
+        let b = plan.add_item("b.png", "/d/b.png".into(), 20);
+        assert_eq!(plan.prefix, "lib");
+        assert_eq!(plan.files.len(), 3);
+        assert_eq!(plan.items, vec![a.clone(), b.clone()]);
+        assert_eq!(plan.steps(), 3 + KEY_LIST_COPIES as u64);
+        let mut list = plan.key_list();
+        assert_eq!(list, plan.key_list(), "the same list every time");
+        list.sort();
+        let mut expected = vec![a, b];
+        expected.sort();
+        assert_eq!(list, expected);
     }
 }

@@ -6,10 +6,12 @@
 //!
 //! Also: [`LambdaTask`], a synchronous Lambda invocation as a Task resource of burst's ASL
 //! interpreter; [`layout`], the load-spreading library layout in S3 (numbered prefixes, 100 key
-//! list copies); [`metrics`], CloudWatch embedded-metric-format lines.
+//! list copies) and [`catalog`], the libraries found in a bucket; [`stack`], a deployed stack as
+//! a client sees it; [`metrics`], CloudWatch embedded-metric-format lines.
 //!
 //! This crate knows nothing about images or searches; it must not depend on `cds` or `cdsearch`.
 
+pub mod catalog;
 pub mod config;
 pub mod cost;
 pub mod dynamo;
@@ -19,6 +21,7 @@ pub mod metrics;
 pub mod retry;
 pub mod s3;
 pub mod sfn;
+pub mod stack;
 
 pub use config::{AwsClients, AwsSettings, Endpoints, Service, StaticCredentials};
 pub use dynamo::DynamoTaskTable;
