@@ -9,6 +9,11 @@
 //! object store in NeuronBridge's layout), and scores them with
 //! [`crate::search::search`], the same code as a direct search. Its partial
 //! result, and the combiner's result, are a [`SearchReport`] in JSON.
+//!
+//! With `shape: true` in the job parameters ([`ShapeJobParameters`]), the
+//! [`ShapeSearchCombiner`] runs the shape stage ([`crate::shape_stage`]) on
+//! the merged hits: it fetches the best `shapeTop` targets of each mask and
+//! their derived images through the resolver, scores them, and re-ranks.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -21,8 +26,11 @@ use cds::pixel_match::{CodedTarget, MatchParams, PreparedMask};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::results::{rank, MaskResults, SearchReport};
+use crate::results::{rank, Hit, MaskResults, SearchReport};
 use crate::search::{search, Mask, SearchOptions, TargetError, TargetSource};
+use crate::shape_stage::{
+    prepare_query, rerank_mask, score_fetched, ShapeBytes, ShapeImageSource, DEFAULT_SHAPE_TOP,
+};
 
 /// Function name under which the color depth search worker is registered.
 pub const WORKER_NAME: &str = "cds-worker";
@@ -86,6 +94,63 @@ pub struct LibraryParameters {
     /// published name prefix...), kept as they are.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, Value>,
+}
+
+/// The shape stage settings of a search, read from the same `jobParameters`
+/// object as [`SearchJobParameters`] (`shape`, `shapeTop`; both optional,
+/// the stage off by default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShapeJobParameters {
+    /// Run the shape stage and rank hits by normalized score.
+    #[serde(default)]
+    pub shape: bool,
+    /// Hits per mask (best by pixel match) that get a shape score.
+    #[serde(default = "default_shape_top")]
+    pub shape_top: usize,
+}
+
+impl Default for ShapeJobParameters {
+    fn default() -> Self {
+        Self {
+            shape: false,
+            shape_top: DEFAULT_SHAPE_TOP,
+        }
+    }
+}
+
+impl ShapeJobParameters {
+    /// The shape settings of a job's parameters (defaults where absent).
+    pub fn from_job(job_parameters: &Value) -> Result<Self, JobError> {
+        let shape: Self = serde_json::from_value(job_parameters.clone())
+            .map_err(|e| JobError::Invalid(format!("shape/shapeTop: {e}")))?;
+        if shape.shape && shape.shape_top == 0 {
+            return Err(JobError::Invalid("shapeTop: must be at least 1".into()));
+        }
+        Ok(shape)
+    }
+
+    /// Adds `shape` and `shapeTop` to a `jobParameters` object.
+    pub fn add_to(&self, job_parameters: &mut Value) {
+        if let Value::Object(map) = job_parameters {
+            map.insert("shape".into(), Value::Bool(self.shape));
+            map.insert("shapeTop".into(), Value::from(self.shape_top));
+        }
+    }
+
+    /// Hits a worker or merge keeps per mask before the final cut to
+    /// `max_results`: enough for the stage's top K when it runs.
+    pub fn hits_kept(&self, max_results: usize) -> usize {
+        if self.shape {
+            max_results.max(self.shape_top)
+        } else {
+            max_results
+        }
+    }
+}
+
+fn default_shape_top() -> usize {
+    DEFAULT_SHAPE_TOP
 }
 
 fn default_threshold() -> u8 {
@@ -223,6 +288,16 @@ pub trait LibraryResolver: Send + Sync {
         library: &LibraryParameters,
         range: Range<u64>,
     ) -> Result<Box<dyn TargetSource + Send>, TaskError>;
+    /// The images the shape stage reads for target `image_name` of
+    /// `library`. By default a library has no derived images, so its hits
+    /// stay not shape-scored.
+    async fn shape_bytes(
+        &self,
+        _library: &LibraryParameters,
+        _image_name: &str,
+    ) -> Result<ShapeBytes, TaskError> {
+        Ok(ShapeBytes::default())
+    }
 }
 
 /// The color depth search worker: scores one batch of targets against the
@@ -286,11 +361,14 @@ impl Worker for SearchWorker {
     async fn process(&self, event: &WorkerEvent) -> Result<PartialResult, TaskError> {
         let params: SearchJobParameters = serde_json::from_value(event.job_parameters.clone())?;
         params.validate().map_err(|e| TaskError::from_error(&e))?;
+        let shape = ShapeJobParameters::from_job(&event.job_parameters)
+            .map_err(|e| TaskError::from_error(&e))?;
         let masks = self.masks(&params).await?;
+        let kept = shape.hits_kept(params.max_results_per_mask);
         // Hit selection uses only the fields the masks share (all but the mask threshold).
         let options = SearchOptions {
             params: params.match_params(0),
-            top: params.max_results_per_mask,
+            top: kept,
         };
         let mut reports = Vec::new();
         for (library, range) in params.locate(event.start_index..event.end_index) {
@@ -299,40 +377,175 @@ impl Worker for SearchWorker {
                 .targets(&params.libraries[library], range)
                 .await?;
             let (masks, options) = (masks.clone(), options.clone());
-            let report =
+            let mut report =
                 tokio::task::spawn_blocking(move || search(&masks, source.as_ref(), &options, &()))
                     .await
                     .map_err(|e| TaskError::new(format!("search task failed: {e}")))?;
+            tag_library(&mut report, &params.libraries[library].library_name);
             reports.push(report);
         }
-        let report = merge_reports(reports, params.max_results_per_mask);
+        let report = merge_reports(reports, kept);
         let hits = report.masks.iter().map(|m| m.results.len() as u64).sum();
         Ok(PartialResult::json(serde_json::to_value(&report)?).with_count(hits))
     }
 }
 
-/// The color depth search combiner: merges the batches' reports per mask and
-/// keeps the best `maxResultsPerMask` hits of each.
+/// Names the library of every hit of a report.
+fn tag_library(report: &mut SearchReport, library_name: &str) {
+    for hit in report.masks.iter_mut().flat_map(|m| &mut m.results) {
+        hit.library_name = Some(library_name.to_owned());
+    }
+}
+
+/// The batches' reports of a combine input, merged per mask with `top` hits
+/// kept per mask.
+fn merge_partials(input: &CombineInput, top: usize) -> Result<SearchReport, TaskError> {
+    let reports = input
+        .partials
+        .iter()
+        .map(|batch| {
+            let json = batch.result.as_json().ok_or_else(|| {
+                TaskError::new(format!("batch {}: result is not JSON", batch.batch_id))
+            })?;
+            Ok(serde_json::from_value::<SearchReport>(json.clone())?)
+        })
+        .collect::<Result<Vec<_>, TaskError>>()?;
+    Ok(merge_reports(reports, top))
+}
+
+/// The color depth search combiner without the shape stage: merges the
+/// batches' reports per mask and keeps the best `maxResultsPerMask` hits of
+/// each. A job asking for the shape stage gets its hits marked not
+/// shape-scored (this combiner cannot read derived images; use
+/// [`ShapeSearchCombiner`]).
 pub struct SearchCombiner;
 
 #[async_trait]
 impl Combiner for SearchCombiner {
     async fn combine(&self, input: CombineInput) -> Result<Value, TaskError> {
         let params: SearchJobParameters = serde_json::from_value(input.job_parameters.clone())?;
-        let reports = input
-            .partials
+        let shape = ShapeJobParameters::from_job(&input.job_parameters)
+            .map_err(|e| TaskError::from_error(&e))?;
+        let mut report = merge_partials(&input, params.max_results_per_mask)?;
+        if shape.shape {
+            for mask in &mut report.masks {
+                rerank_mask(
+                    mask,
+                    Vec::new(),
+                    params.max_results_per_mask,
+                    &mut Vec::new(),
+                );
+            }
+        }
+        Ok(serde_json::to_value(report)?)
+    }
+}
+
+/// The library of a hit: the one it names, or the job's only library.
+fn hit_library(params: &SearchJobParameters, hit: &Hit) -> Result<LibraryParameters, String> {
+    let found = match (&hit.library_name, params.libraries.as_slice()) {
+        (Some(name), libraries) => libraries.iter().find(|l| &l.library_name == name),
+        (None, [only]) => Some(only),
+        (None, _) => None,
+    };
+    found.cloned().ok_or_else(|| {
+        format!(
+            "library {:?} of the hit is not one of the job's libraries",
+            hit.library_name
+        )
+    })
+}
+
+/// Targets fetched at once by the shape stage of [`ShapeSearchCombiner`].
+pub const SHAPE_FETCH_CONCURRENCY: usize = 16;
+
+/// The color depth search combiner with the shape stage: merges the batches'
+/// reports per mask and, when the job asks for it, shape-scores the best
+/// `shapeTop` hits of each mask (images fetched through the resolver),
+/// re-ranks them by normalized score, and keeps `maxResultsPerMask`.
+pub struct ShapeSearchCombiner {
+    resolver: Arc<dyn LibraryResolver>,
+}
+
+impl ShapeSearchCombiner {
+    /// A combiner reading masks and derived images through `resolver`.
+    pub fn new(resolver: Arc<dyn LibraryResolver>) -> Self {
+        Self { resolver }
+    }
+
+    /// The images of the first `count` hits of `mask`, fetched concurrently.
+    async fn fetch(
+        &self,
+        params: &SearchJobParameters,
+        mask: &MaskResults,
+        count: usize,
+    ) -> Vec<Result<ShapeBytes, String>> {
+        use futures::stream::{self, StreamExt};
+        let requests: Vec<(Result<LibraryParameters, String>, String)> = mask.results[..count]
             .iter()
-            .map(|batch| {
-                let json = batch.result.as_json().ok_or_else(|| {
-                    TaskError::new(format!("batch {}: result is not JSON", batch.batch_id))
-                })?;
-                Ok(serde_json::from_value::<SearchReport>(json.clone())?)
+            .map(|hit| (hit_library(params, hit), hit.image_name.clone()))
+            .collect();
+        stream::iter(requests)
+            .map(|(library, image_name)| {
+                let resolver = self.resolver.clone();
+                async move {
+                    resolver
+                        .shape_bytes(&library?, &image_name)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
             })
-            .collect::<Result<Vec<_>, TaskError>>()?;
-        Ok(serde_json::to_value(merge_reports(
-            reports,
-            params.max_results_per_mask,
-        ))?)
+            .buffered(SHAPE_FETCH_CONCURRENCY)
+            .collect()
+            .await
+    }
+
+    /// Runs the shape stage on every mask of `report`.
+    async fn shape_stage(
+        &self,
+        params: &SearchJobParameters,
+        shape: &ShapeJobParameters,
+        report: &mut SearchReport,
+    ) -> Result<(), TaskError> {
+        for (mask, key) in report.masks.iter_mut().zip(&params.mask_keys) {
+            let mask_bytes = self.resolver.mask_bytes(&params.search_bucket, key).await?;
+            let count = mask.results.len().min(shape.shape_top);
+            let fetched = self.fetch(params, mask, count).await;
+            let key = key.clone();
+            let outcomes = tokio::task::spawn_blocking(move || {
+                let image = cds::decode_rgb(&mask_bytes)
+                    .map_err(|e| TaskError::new(format!("cannot decode mask {key}: {e}")))?;
+                let query = prepare_query(&image).map_err(|e| {
+                    TaskError::new(format!(
+                        "cannot prepare mask {key} for the shape score: {e}"
+                    ))
+                })?;
+                Ok::<_, TaskError>(score_fetched(&query, fetched))
+            })
+            .await
+            .map_err(|e| TaskError::new(format!("shape stage task failed: {e}")))??;
+            rerank_mask(
+                mask,
+                outcomes,
+                params.max_results_per_mask,
+                &mut report.unreadable,
+            );
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Combiner for ShapeSearchCombiner {
+    async fn combine(&self, input: CombineInput) -> Result<Value, TaskError> {
+        let params: SearchJobParameters = serde_json::from_value(input.job_parameters.clone())?;
+        let shape = ShapeJobParameters::from_job(&input.job_parameters)
+            .map_err(|e| TaskError::from_error(&e))?;
+        let mut report = merge_partials(&input, shape.hits_kept(params.max_results_per_mask))?;
+        if shape.shape {
+            self.shape_stage(&params, &shape, &mut report).await?;
+        }
+        Ok(serde_json::to_value(report)?)
     }
 }
 
@@ -495,6 +708,41 @@ impl LibraryResolver for StoreResolver {
             .await;
         Ok(Box::new(FetchedTargets::new(fetched)))
     }
+
+    /// The target's object and its derived images under
+    /// [`crate::library::derived_name`] keys (missing ones not scored).
+    async fn shape_bytes(
+        &self,
+        library: &LibraryParameters,
+        image_name: &str,
+    ) -> Result<ShapeBytes, TaskError> {
+        use crate::library::{derived_name, DerivedKind};
+        let store = (self.stores)(&library.library_bucket)?;
+        let derived = |kind| {
+            let (store, key) = (store.clone(), derived_name(image_name, kind));
+            async move {
+                match store.get(&key).await {
+                    Ok(bytes) => Ok(Some(bytes)),
+                    Err(burst::BackendError::NotFound(_)) => Ok(None),
+                    Err(e) => Err(TaskError::new(format!("{key}: {e}"))),
+                }
+            }
+        };
+        let (gradient, zgap) =
+            futures::try_join!(derived(DerivedKind::Gradient), derived(DerivedKind::Zgap))?;
+        if gradient.is_none() || zgap.is_none() {
+            return Ok(ShapeBytes::default());
+        }
+        let target = store
+            .get(image_name)
+            .await
+            .map_err(|e| TaskError::new(format!("{image_name}: {e}")))?;
+        Ok(ShapeBytes {
+            target,
+            gradient,
+            zgap,
+        })
+    }
 }
 
 /// Resolves libraries held by this process (directories or index files opened
@@ -502,12 +750,23 @@ impl LibraryResolver for StoreResolver {
 /// relative to the bucket when the bucket (a directory) is not empty.
 pub struct LocalResolver {
     libraries: HashMap<String, Arc<dyn TargetSource + Send + Sync>>,
+    shape_images: HashMap<String, Arc<dyn ShapeImageSource>>,
 }
 
 impl LocalResolver {
     /// A resolver over these libraries, by name.
     pub fn new(libraries: HashMap<String, Arc<dyn TargetSource + Send + Sync>>) -> Self {
-        Self { libraries }
+        Self {
+            libraries,
+            shape_images: HashMap::new(),
+        }
+    }
+
+    /// Lets the shape stage read the images of library `name` from `images`
+    /// (libraries without are not shape-scored).
+    pub fn with_shape_images(mut self, name: &str, images: Arc<dyn ShapeImageSource>) -> Self {
+        self.shape_images.insert(name.to_owned(), images);
+        self
     }
 }
 
@@ -530,6 +789,21 @@ impl LibraryResolver for LocalResolver {
             .get(&library.library_name)
             .ok_or_else(|| TaskError::new(format!("unknown library {:?}", library.library_name)))?;
         Ok(Box::new(SubSource::new(source.clone(), range)))
+    }
+
+    async fn shape_bytes(
+        &self,
+        library: &LibraryParameters,
+        image_name: &str,
+    ) -> Result<ShapeBytes, TaskError> {
+        let Some(images) = self.shape_images.get(&library.library_name).cloned() else {
+            return Ok(ShapeBytes::default());
+        };
+        let name = image_name.to_owned();
+        tokio::task::spawn_blocking(move || images.shape_bytes(&name))
+            .await
+            .map_err(|e| TaskError::new(format!("reading shape images failed: {e}")))?
+            .map_err(|e| TaskError::new(format!("{image_name}: {e}")))
     }
 }
 
@@ -559,12 +833,12 @@ pub fn local_batch_size(items: u64) -> u64 {
     items.div_ceil(cores * 8).clamp(1, 2_000)
 }
 
-/// A local runtime with the color depth search worker and combiner
-/// registered, reading through `resolver`.
+/// A local runtime with the color depth search worker and combiner (with
+/// the shape stage) registered, reading through `resolver`.
 pub fn local_runtime(resolver: Arc<dyn LibraryResolver>) -> burst::local::LocalRuntimeBuilder {
     burst::local::LocalRuntime::builder()
-        .worker(WORKER_NAME, Arc::new(SearchWorker::new(resolver)))
-        .combiner(COMBINER_NAME, Arc::new(SearchCombiner))
+        .worker(WORKER_NAME, Arc::new(SearchWorker::new(resolver.clone())))
+        .combiner(COMBINER_NAME, Arc::new(ShapeSearchCombiner::new(resolver)))
 }
 
 /// The search report in a job outcome, or why there is none.
@@ -635,6 +909,26 @@ mod tests {
         p.xy_shift = 0;
         p.libraries.clear();
         assert!(p.validate().unwrap_err().to_string().contains("libraries"));
+    }
+
+    #[test]
+    fn shape_settings_are_optional_job_fields() {
+        let mut json = serde_json::to_value(params(vec![library("a", 1)])).unwrap();
+        let off = ShapeJobParameters::from_job(&json).unwrap();
+        assert_eq!(off, ShapeJobParameters::default());
+        assert_eq!((off.shape, off.shape_top), (false, 300));
+        assert_eq!(off.hits_kept(500), 500);
+        let on = ShapeJobParameters {
+            shape: true,
+            shape_top: 700,
+        };
+        on.add_to(&mut json);
+        assert_eq!(json["shapeTop"], 700);
+        assert_eq!(ShapeJobParameters::from_job(&json).unwrap(), on);
+        assert_eq!(on.hits_kept(500), 700);
+        json["shapeTop"] = 0.into();
+        let err = ShapeJobParameters::from_job(&json).unwrap_err();
+        assert!(err.to_string().contains("shapeTop"), "{err}");
     }
 
     #[test]

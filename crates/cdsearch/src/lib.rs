@@ -9,6 +9,7 @@
 //! on any CLI concern: progress is reported through [`progress::Progress`].
 
 pub mod api;
+pub mod derive;
 pub mod encode;
 pub mod index;
 pub mod job;
@@ -16,4 +17,5 @@ pub mod library;
 pub mod progress;
 pub mod results;
 pub mod search;
+pub mod shape_stage;
 pub mod synth;

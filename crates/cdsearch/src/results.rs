@@ -1,6 +1,8 @@
 //! Search results, with NeuronBridge's field names where it has them
 //! (`maskId`, `results`, `imageName`, `matchingPixels`, `matchingRatio`,
-//! `mirrored`), and the pure ranking used by local searches and combiners.
+//! `mirrored`, and for the shape stage `gradientAreaGap`,
+//! `highExpressionArea`, `shapeScore`, `normalizedScore`), and the pure
+//! ranking used by local searches and combiners.
 
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
@@ -17,6 +19,34 @@ pub struct Hit {
     pub matching_ratio: f64,
     /// Whether the best score came from the mirrored mask.
     pub mirrored: bool,
+    /// The library of the target, when the search spans named libraries
+    /// (job workers set it; the shape stage finds derived images through it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub library_name: Option<String>,
+    /// The second stage's results, present when the search ran it.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<ShapeResult>,
+}
+
+/// A hit's shape-stage results. A hit the stage did not score (no derived
+/// images, or beyond the stage's top K) has -1 for the three areas and
+/// scores, as the reference stores it, `shapeScored: false`, and its
+/// `matchingPixels` as `normalizedScore`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShapeResult {
+    /// Whether the shape score was computed for this hit.
+    pub shape_scored: bool,
+    /// Sum of per-pixel gaps between mask and target (-1: not scored).
+    pub gradient_area_gap: i64,
+    /// Target signal in the mask's high-expression ring (-1: not scored).
+    pub high_expression_area: i64,
+    /// `gradientAreaGap + highExpressionArea / 3`, lower is better (-1: not scored).
+    pub shape_score: i64,
+    /// Whether the shape score came from the mirrored mask.
+    pub shape_mirrored: bool,
+    /// The per-mask normalized score the hits are ranked by, higher is better.
+    pub normalized_score: f32,
 }
 
 /// The ranked hits of one mask.
@@ -82,6 +112,8 @@ mod tests {
             matching_pixels: pixels,
             matching_ratio: pixels as f64 / 100.0,
             mirrored: false,
+            library_name: None,
+            shape: None,
         }
     }
 
@@ -106,5 +138,28 @@ mod tests {
         assert_eq!(r["matchingPixels"], 7);
         assert_eq!(r["matchingRatio"], 0.07);
         assert_eq!(r["mirrored"], false);
+        assert!(r.get("shapeScore").is_none() && r.get("libraryName").is_none());
+    }
+
+    #[test]
+    fn shape_results_are_flat_fields_and_read_back() {
+        let mut h = hit("t.png", 7);
+        h.shape = Some(ShapeResult {
+            shape_scored: true,
+            gradient_area_gap: 21365,
+            high_expression_area: 731,
+            shape_score: 21608,
+            shape_mirrored: false,
+            normalized_score: 62.5,
+        });
+        let json = serde_json::to_value(&h).unwrap();
+        assert_eq!(json["gradientAreaGap"], 21365);
+        assert_eq!(json["highExpressionArea"], 731);
+        assert_eq!(json["shapeScore"], 21608);
+        assert_eq!(json["normalizedScore"], 62.5);
+        assert_eq!(json["shapeScored"], true);
+        assert_eq!(serde_json::from_value::<Hit>(json).unwrap(), h);
+        let plain = serde_json::to_value(hit("u.png", 3)).unwrap();
+        assert_eq!(serde_json::from_value::<Hit>(plain).unwrap().shape, None);
     }
 }

@@ -248,6 +248,8 @@ fn collect_report(
                     matching_pixels: s.matching_pixels,
                     matching_ratio: s.matching_ratio,
                     mirrored: s.mirrored,
+                    library_name: None,
+                    shape: None,
                 }),
                 Ok(_) => {}
                 Err(e) => unreadable.push(Unreadable {

@@ -1,6 +1,9 @@
 //! Synthetic CDM libraries: realistic enough images (neuron-like colored
 //! tracts, label areas, 1-10% lit pixels) to try the search and to benchmark
-//! it on libraries of any size.
+//! it on libraries of any size. On request each image gets its derived
+//! images for the shape stage: the z-gap image (the reference's recipe) and a
+//! gradient image that approximates the reference's (a distance map of the
+//! image's signal; see [`crate::derive`]).
 
 mod cdm;
 mod rng;
@@ -8,7 +11,9 @@ mod rng;
 pub use cdm::generate;
 pub use cds::shape::COLOR_DEPTH_LUT;
 
+use crate::derive::{write_derived, DeriveError};
 use crate::encode::{encode_packbits_tiff, encode_png, EncodeError};
+use crate::library::DerivedKind;
 use crate::progress::Progress;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -54,6 +59,8 @@ pub struct SynthOptions {
     pub width: usize,
     /// Image height in pixels (566 for JRC2018 unisex brains).
     pub height: usize,
+    /// Also write each image's z-gap and (approximate) gradient images.
+    pub derived: bool,
 }
 
 impl Default for SynthOptions {
@@ -64,6 +71,7 @@ impl Default for SynthOptions {
             format: SynthFormat::Png,
             width: 1210,
             height: 566,
+            derived: false,
         }
     }
 }
@@ -87,6 +95,9 @@ pub enum SynthError {
         /// The underlying error.
         source: EncodeError,
     },
+    /// A derived image could not be written.
+    #[error("cannot write the derived images of synthetic image: {0}")]
+    Derive(#[from] DeriveError),
 }
 
 /// The file name of image `index` in a library of `count` images (zero-padded
@@ -124,6 +135,9 @@ pub fn write_library(
                 path: path.clone(),
                 source,
             })?;
+            if options.derived {
+                write_derived(&path, &img, &DerivedKind::ALL, cds::shape::ZGAP_FILE_RADIUS)?;
+            }
             progress.advance(1);
             Ok(path)
         })
@@ -143,6 +157,31 @@ mod tests {
             file_name(7, 1_000_000, SynthFormat::Tif),
             "synth_000007.tif"
         );
+    }
+
+    #[test]
+    fn writes_derived_images_next_to_each_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SynthOptions {
+            count: 2,
+            seed: 5,
+            width: 400,
+            height: 200,
+            derived: true,
+            ..SynthOptions::default()
+        };
+        let paths = write_library(dir.path(), &options, &()).unwrap();
+        let listed = crate::library::discover(&[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(listed.len(), 2, "derived images are not targets");
+        for (i, path) in paths.iter().enumerate() {
+            let img = generate(5, i as u64, 400, 200);
+            let zgap_path = crate::library::derived_path(path, DerivedKind::Zgap);
+            let zgap = cds::decode_rgb(&std::fs::read(zgap_path).unwrap()).unwrap();
+            assert_eq!(zgap, crate::derive::zgap_image(&img, 20));
+            let grad_path = crate::library::derived_path(path, DerivedKind::Gradient);
+            let grad = cds::decode_gray16(&std::fs::read(grad_path).unwrap()).unwrap();
+            assert_eq!(grad, crate::derive::gradient_image(&img));
+        }
     }
 
     #[test]
