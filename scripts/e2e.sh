@@ -18,10 +18,11 @@ fi
 echo "== installing playwright-core (npm, tests/e2e)"
 (cd tests/e2e && npm install --no-audit --no-fund --loglevel=error)
 
-# The test profile: `cargo test` (run before this script) has built every
-# dependency in it already, so this only links the binary.
+# The test profile and the workspace's feature set: `cargo test --workspace`
+# (run before this script) has built every dependency that way already, so this
+# only links the binary instead of building a second set of dependencies.
 echo "== building cdsearch"
-cargo build --profile test -p cdsearch --bin cdsearch
+cargo build --profile test --workspace --bin cdsearch
 bin="$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')/debug/cdsearch"
 
 echo "== e2e: web client in headless Chromium"
