@@ -9,6 +9,7 @@
 //! on any CLI concern: progress is reported through [`progress::Progress`].
 
 pub mod api;
+pub mod aws;
 pub mod derive;
 pub mod encode;
 pub mod index;
