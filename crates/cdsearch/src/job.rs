@@ -381,7 +381,9 @@ impl Worker for SearchWorker {
                 tokio::task::spawn_blocking(move || search(&masks, source.as_ref(), &options, &()))
                     .await
                     .map_err(|e| TaskError::new(format!("search task failed: {e}")))?;
-            tag_library(&mut report, &params.libraries[library].library_name);
+            if shape.shape {
+                tag_library(&mut report, &params.libraries[library].library_name);
+            }
             reports.push(report);
         }
         let report = merge_reports(reports, kept);
@@ -390,7 +392,8 @@ impl Worker for SearchWorker {
     }
 }
 
-/// Names the library of every hit of a report.
+/// Names the library of every hit of a report (for the shape stage, which
+/// looks up each hit's derived images in its library).
 fn tag_library(report: &mut SearchReport, library_name: &str) {
     for hit in report.masks.iter_mut().flat_map(|m| &mut m.results) {
         hit.library_name = Some(library_name.to_owned());

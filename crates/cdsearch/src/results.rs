@@ -19,8 +19,8 @@ pub struct Hit {
     pub matching_ratio: f64,
     /// Whether the best score came from the mirrored mask.
     pub mirrored: bool,
-    /// The library of the target, when the search spans named libraries
-    /// (job workers set it; the shape stage finds derived images through it).
+    /// The library of the target: set by job workers when the job runs the
+    /// shape stage, which finds derived images through it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub library_name: Option<String>,
     /// The second stage's results, present when the search ran it.

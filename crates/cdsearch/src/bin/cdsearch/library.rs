@@ -18,6 +18,16 @@ pub enum LibraryCommand {
     /// of the images: every target coded once for scoring (lit pixels as
     /// per-row runs plus a code word each), zstd-compressed.
     Index(IndexArgs),
+    /// Write the derived images the shape stage (`search --shape`) reads:
+    /// `<stem>.zgap.png` next to each target (and `<stem>.grad.png` with
+    /// `--gradients`), skipping those that exist.
+    Derive(crate::derive::DeriveArgs),
+    /// Upload a library directory to S3 in the layout workers read: images
+    /// (and their derived images) under numbered prefixes, then 100 shuffled
+    /// copies of the key list. Resumable: files already there are skipped.
+    Upload(crate::upload::UploadArgs),
+    /// List the libraries in an S3 bucket: images, prefixes, key-list copies.
+    List(crate::upload::ListArgs),
 }
 
 /// Options of `cdsearch library index`.
@@ -61,6 +71,10 @@ pub struct SynthArgs {
     /// Image size as WIDTHxHEIGHT (1210x566 is the JRC2018 unisex brain).
     #[arg(long, default_value = "1210x566", value_parser = parse_size)]
     size: (usize, usize),
+    /// Do not write the derived images (z-gap, approximate gradient) next to
+    /// each image.
+    #[arg(long)]
+    no_derived: bool,
 }
 
 /// Parses "WIDTHxHEIGHT".
@@ -82,6 +96,9 @@ pub fn run(command: LibraryCommand) -> anyhow::Result<()> {
     match command {
         LibraryCommand::Synth(args) => synth(args),
         LibraryCommand::Index(args) => index(args),
+        LibraryCommand::Derive(args) => crate::derive::run(args),
+        LibraryCommand::Upload(args) => crate::upload::upload(args),
+        LibraryCommand::List(args) => crate::upload::list(args),
     }
 }
 
@@ -126,6 +143,7 @@ fn synth(args: SynthArgs) -> anyhow::Result<()> {
         },
         width: args.size.0,
         height: args.size.1,
+        derived: !args.no_derived,
     };
     let started = std::time::Instant::now();
     let paths = write_library(&args.out, &options, &Bar::new("writing"))

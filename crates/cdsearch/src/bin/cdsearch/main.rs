@@ -1,12 +1,18 @@
 //! `cdsearch`: color depth search of neuron images from the command line.
 //! Each subcommand lives in its own module; this file only dispatches.
 
+mod aws_args;
+mod derive;
 mod library;
+mod output;
 mod plan;
 mod progress_bar;
 mod search;
+mod search_flags;
 mod serve;
 mod shape_score;
+mod submit;
+mod upload;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -32,6 +38,10 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Serve the search service: HTTP API and web client (see the README).
     Serve(serve::ServeArgs),
+    /// Run a search on a deployed AWS stack (template.yaml) over libraries
+    /// uploaded with `cdsearch library upload`; `--wait` follows it to the
+    /// ranked hits.
+    Submit(submit::SubmitArgs),
     /// Shape score (second stage) of one mask against one target, as
     /// colormipsearch computes it.
     ShapeScore(shape_score::ShapeScoreArgs),
@@ -47,6 +57,7 @@ fn main() -> anyhow::Result<()> {
         Command::Library(command) => library::run(command),
         Command::Plan(args) => plan::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Submit(args) => submit::run(args),
         Command::ShapeScore(args) => shape_score::run(args),
     }
 }

@@ -1,0 +1,248 @@
+//! `cdsearch search --shape` end to end on a small library built from the
+//! fixtures: the shape values of its hits equal the golden cases of
+//! `fixtures/cdm/golden-shape.json`, through both the direct loop and the
+//! burst local runtime (worker + shape-stage combiner).
+//!
+//! The library: the three `lms/` targets with their `grad/` gradients as
+//! `<stem>.grad.png`; the BJD target with its reference z-gap file as
+//! `<stem>.zgap.tif`; the other two get z-gaps from `cdsearch library derive
+//! --zgap-radius 10`, the recipe of the golden cases without a z-gap file.
+//! A fourth target (a copy of the FL mask) has no gradient: it must come out
+//! not shape-scored, after the scored hits.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/cdm");
+const BJD: &str = "BJD_127B01_AE_01-20171124_64_H6-40x-Brain-JRC2018_Unisex_20x_HR-2483089192251293794-CH2-01_CDM";
+const VT033614: &str = "VT033614_127B01_AE_01-20171124_64_H6-f-CH2_01";
+const VT016795: &str = "VT016795_115C08_AE_01-20200221_61_I2-m-CH1_01";
+const MASKS: [&str; 2] = ["ems/12191_JRC2018U.tif", "ems/12191_JRC2018U_FL.tif"];
+const UNSHAPED: &str = "no_gradient.tif";
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(FIXTURES).join("cdsearch").join(rel)
+}
+
+/// Runs `cdsearch` with `args`; panics with its stderr if it fails.
+fn cdsearch(args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_cdsearch"))
+        .args(args)
+        .output()
+        .expect("cdsearch runs");
+    assert!(
+        out.status.success(),
+        "cdsearch {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Builds the library described at the top in `dir`.
+fn build_library(dir: &Path) {
+    for stem in [BJD, VT033614, VT016795] {
+        std::fs::copy(
+            fixture(&format!("lms/{stem}.tif")),
+            dir.join(format!("{stem}.tif")),
+        )
+        .unwrap();
+        std::fs::copy(
+            fixture(&format!("grad/{stem}.png")),
+            dir.join(format!("{stem}.grad.png")),
+        )
+        .unwrap();
+    }
+    std::fs::copy(
+        fixture(&format!("zgap/{BJD}.tif")),
+        dir.join(format!("{BJD}.zgap.tif")),
+    )
+    .unwrap();
+    std::fs::copy(fixture(MASKS[1]), dir.join(UNSHAPED)).unwrap();
+    let out = cdsearch(&[
+        "library",
+        "derive",
+        dir.to_str().unwrap(),
+        "--zgap-radius",
+        "10",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("3 written, 1 already there"),
+        "derive summary: {stderr}"
+    );
+}
+
+/// The golden result of (query, target stem): the case whose z-gap matches
+/// how the library holds it (the file for BJD, radius 10 otherwise).
+fn golden(cases: &[Value], query: &str, stem: &str) -> Value {
+    let zgap_file = (stem == BJD).then(|| format!("zgap/{BJD}.tif"));
+    cases
+        .iter()
+        .find(|c| {
+            c["query"] == query
+                && c["target"] == format!("lms/{stem}.tif")
+                && c["gradient"] == format!("grad/{stem}.png")
+                && c["zgap"].as_str().map(str::to_owned) == zgap_file
+        })
+        .unwrap_or_else(|| panic!("no golden case for {query} vs {stem}"))["result"]
+        .clone()
+}
+
+fn search_args<'a>(library: &'a str, masks: &'a [String], extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "search",
+        "--library",
+        library,
+        "--shape",
+        "--min-ratio",
+        "0",
+    ];
+    for mask in masks {
+        args.extend(["--mask", mask.as_str()]);
+    }
+    args.extend(extra);
+    args
+}
+
+#[test]
+fn shape_stage_reproduces_the_golden_cases_and_reranks() {
+    let golden_file: Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(FIXTURES).join("golden-shape.json")).unwrap(),
+    )
+    .unwrap();
+    let cases = golden_file["cases"].as_array().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    build_library(dir.path());
+    let library = dir.path().to_str().unwrap();
+    let masks: Vec<String> = MASKS
+        .iter()
+        .map(|m| fixture(m).to_string_lossy().into_owned())
+        .collect();
+
+    let mut reports = Vec::new();
+    for runtime in ["direct", "local"] {
+        let args = search_args(library, &masks, &["--format", "json", "--runtime", runtime]);
+        let report: Value = serde_json::from_slice(&cdsearch(&args).stdout).unwrap();
+        for (query, mask) in MASKS.iter().zip(report["masks"].as_array().unwrap()) {
+            let hits = mask["results"].as_array().unwrap();
+            assert_eq!(hits.len(), 4, "{runtime} {query}: {hits:#?}");
+            let max_pixels = hits
+                .iter()
+                .map(|h| h["matchingPixels"].as_i64().unwrap())
+                .max()
+                .unwrap();
+            let mut max_shape = -1;
+            for hit in &hits[..3] {
+                let name = hit["imageName"].as_str().unwrap();
+                let stem = name.trim_end_matches(".tif");
+                let expected = golden(cases, query, stem);
+                for field in ["gradientAreaGap", "highExpressionArea", "shapeScore"] {
+                    assert_eq!(
+                        hit[field], expected[field],
+                        "{runtime} {query} vs {stem}: {field}"
+                    );
+                }
+                assert_eq!(
+                    hit["shapeMirrored"], expected["mirrored"],
+                    "{query} vs {stem}"
+                );
+                assert_eq!(hit["shapeScored"], true);
+                max_shape = max_shape.max(expected["shapeScore"].as_i64().unwrap());
+            }
+            let normalized: Vec<f64> = hits[..3]
+                .iter()
+                .map(|h| h["normalizedScore"].as_f64().unwrap())
+                .collect();
+            for (hit, &norm) in hits[..3].iter().zip(&normalized) {
+                let expected = cds::shape::normalized_score(
+                    hit["matchingPixels"].as_i64().unwrap(),
+                    hit["shapeScore"].as_i64().unwrap(),
+                    max_pixels,
+                    max_shape,
+                );
+                assert_eq!(norm as f32, expected, "{query}: {hit}");
+            }
+            assert!(
+                normalized.windows(2).all(|w| w[0] >= w[1]),
+                "ranked by normalizedScore: {normalized:?}"
+            );
+            let last = &hits[3];
+            assert_eq!(last["imageName"], UNSHAPED);
+            assert_eq!(last["shapeScored"], false);
+            assert_eq!(last["shapeScore"], -1);
+            assert_eq!(
+                last["normalizedScore"].as_f64(),
+                last["matchingPixels"].as_f64()
+            );
+        }
+        let mut masks = report["masks"].clone();
+        for hit in masks
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .flat_map(|m| m["results"].as_array_mut().unwrap().iter_mut())
+        {
+            let library = hit.as_object_mut().unwrap().remove("libraryName");
+            let expected = (runtime == "local").then(|| Value::from("library"));
+            assert_eq!(library, expected, "{runtime}: libraryName");
+        }
+        reports.push(masks);
+    }
+    assert_eq!(reports[0], reports[1], "direct and local runtimes agree");
+
+    let table = cdsearch(&search_args(library, &masks[..1], &["--runtime", "direct"]));
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("normalizedScore"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains(UNSHAPED) && l.contains("not shape-scored")),
+        "{table}"
+    );
+    let csv = cdsearch(&search_args(library, &masks[..1], &["--format", "csv"]));
+    let csv = String::from_utf8_lossy(&csv.stdout);
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with("shapeScored,gradientAreaGap,highExpressionArea,shapeScore,normalizedScore"),
+        "{csv}"
+    );
+}
+
+#[test]
+fn shape_top_limits_the_scored_hits() {
+    let dir = tempfile::tempdir().unwrap();
+    build_library(dir.path());
+    let library = dir.path().to_str().unwrap();
+    let masks = vec![fixture(MASKS[0]).to_string_lossy().into_owned()];
+    let args = search_args(
+        library,
+        &masks,
+        &[
+            "--format",
+            "json",
+            "--runtime",
+            "direct",
+            "--shape-top",
+            "2",
+        ],
+    );
+    let report: Value = serde_json::from_slice(&cdsearch(&args).stdout).unwrap();
+    let mut hits = report["masks"][0]["results"].as_array().unwrap().clone();
+    let scored: Vec<Value> = hits
+        .iter()
+        .filter(|h| h["shapeScored"] == true)
+        .cloned()
+        .collect();
+    hits.sort_by_key(|h| -h["matchingPixels"].as_i64().unwrap());
+    let top2: Vec<&Value> = hits[..2]
+        .iter()
+        .filter(|h| h["imageName"] != UNSHAPED)
+        .collect();
+    assert_eq!(scored.len(), top2.len(), "{hits:#?}");
+    assert!(scored
+        .iter()
+        .all(|s| top2.iter().any(|t| t["imageName"] == s["imageName"])));
+}
