@@ -28,8 +28,10 @@ use tokio::sync::Semaphore;
 
 /// Number of shuffled key-list copies.
 pub const KEY_LIST_COPIES: usize = 100;
-/// Number of numbered item prefixes.
+/// Number of numbered item prefixes, unless a plan says otherwise.
 pub const ITEM_PREFIXES: u64 = 100;
+/// Largest number of numbered item prefixes a plan may use.
+pub const MAX_ITEM_PREFIXES: u64 = 10_000;
 /// File name of each key-list copy.
 pub const KEY_LIST_FILE: &str = "keys_denormalized.json";
 /// Folder of the key-list copies inside a library.
@@ -60,11 +62,20 @@ fn fnv1a(text: &str) -> u64 {
     })
 }
 
-/// Object key of an item with relative path `relative` (`/`-separated) under `prefix`.
+/// Object key of an item with relative path `relative` (`/`-separated) under `prefix`, in one
+/// of [`ITEM_PREFIXES`] numbered prefixes.
 pub fn item_key(prefix: &str, relative: &str) -> String {
+    item_key_among(prefix, relative, ITEM_PREFIXES)
+}
+
+/// Object key of an item in one of `prefixes` numbered prefixes (at least 1), numbered with
+/// at least two digits (`00`..`99` for 100; `000`..`999` for 1,000).
+pub fn item_key_among(prefix: &str, relative: &str, prefixes: u64) -> String {
+    let prefixes = prefixes.max(1);
+    let width = (prefixes - 1).max(10).ilog10() as usize + 1;
     join_key(
         prefix,
-        &format!("{:02}/{relative}", fnv1a(relative) % ITEM_PREFIXES),
+        &format!("{:0width$}/{relative}", fnv1a(relative) % prefixes),
     )
 }
 
@@ -92,6 +103,8 @@ pub struct PlannedUpload {
 pub struct LibraryPlan {
     /// The library's prefix (folder) in the bucket.
     pub prefix: String,
+    /// Number of numbered prefixes the items are spread over.
+    pub item_prefixes: u64,
     /// Files to upload: the items, and any files stored alongside them.
     pub files: Vec<PlannedUpload>,
     /// Keys of the items, in the order they were found (the key list shuffles them).
@@ -103,14 +116,22 @@ impl LibraryPlan {
     pub fn new(prefix: &str) -> Self {
         LibraryPlan {
             prefix: prefix.trim_end_matches('/').to_owned(),
+            item_prefixes: ITEM_PREFIXES,
             files: Vec::new(),
             items: Vec::new(),
         }
     }
 
+    /// Spreads the items over `prefixes` numbered prefixes instead of [`ITEM_PREFIXES`]
+    /// (clamped to 1..=[`MAX_ITEM_PREFIXES`]); call before adding items.
+    pub fn with_item_prefixes(mut self, prefixes: u64) -> Self {
+        self.item_prefixes = prefixes.clamp(1, MAX_ITEM_PREFIXES);
+        self
+    }
+
     /// Adds an item with relative path `relative` (`/`-separated); returns its object key.
     pub fn add_item(&mut self, relative: &str, path: PathBuf, size: u64) -> String {
-        let key = item_key(&self.prefix, relative);
+        let key = item_key_among(&self.prefix, relative, self.item_prefixes);
         self.files.push(PlannedUpload {
             path,
             key: key.clone(),
@@ -297,6 +318,13 @@ mod tests {
         );
         assert_eq!(fnv1a(""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(item_key_among("lib", "sub/a.png", 100), key);
+        assert_eq!(
+            item_key_among("lib", "sub/a.png", 1000),
+            format!("lib/{:03}/sub/a.png", fnv1a("sub/a.png") % 1000)
+        );
+        assert_eq!(item_key_among("lib", "a", 1), "lib/00/a");
+        assert_eq!(item_key_among("lib", "a", 0), "lib/00/a");
         assert_eq!(folder("a/b"), "a/b/");
         assert_eq!(folder("a/b/"), "a/b/");
         assert_eq!(folder(""), "");

@@ -120,13 +120,17 @@ async fn libraries_upload_resume_and_are_found_in_the_bucket() {
     );
     assert_eq!(progress, plan.steps());
 
-    let mut ems = LibraryPlan::new("JRC2018/em");
+    let mut ems = LibraryPlan::new("JRC2018/em").with_item_prefixes(7);
     for (name, path, size) in fixture_files("ems").into_iter().take(1) {
         ems.add_item(&name, path, size);
     }
     upload(&store, &ems).await;
     let (name, path, size) = fixture_files("ems").pop().unwrap();
     ems.add_item(&name, path, size);
+    assert!(ems
+        .items
+        .iter()
+        .all(|k| k["JRC2018/em/".len()..][..2] < *"07"));
     let (grown, _) = upload(&store, &ems).await;
     assert_eq!(
         grown,

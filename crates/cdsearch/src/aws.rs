@@ -378,7 +378,9 @@ mod tests {
                 extra: Default::default(),
             }],
             batch_size: None,
-            extra_parameters: [("shape".to_owned(), serde_json::Value::Bool(true))].into(),
+            extra_parameters: [("shape".to_owned(), serde_json::Value::Bool(true))]
+                .into_iter()
+                .collect(),
         }
     }
 
