@@ -3,8 +3,11 @@
 //! Each binary in `src/bin/` is only `lambda_runtime::run(service_fn(..))` around one of them;
 //! the worker and combiner are color depth search's (`cdsearch::job`).
 //!
+//! The `api` binary serves the search service's HTTP API over [`api::AwsPlatform`].
+//!
 //! This crate wires; it holds no job logic and no image code.
 
+pub mod api;
 pub mod backends;
 pub mod config;
 pub mod handlers;

@@ -68,6 +68,21 @@ impl ApiKeys {
     }
 }
 
+/// How a service knows its callers.
+#[derive(Clone, Debug)]
+pub enum Auth {
+    /// Bearer tokens checked against these API keys.
+    Keys(ApiKeys),
+    /// A gateway in front of the service authenticated the caller (e.g. API
+    /// Gateway's JWT authorizer) and its host put a [`GatewayUser`] in the
+    /// request's extensions.
+    Gateway,
+}
+
+/// The caller as authenticated by a gateway (on AWS: the JWT's `sub`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayUser(pub String);
+
 /// The authenticated user of a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
@@ -99,23 +114,32 @@ impl FromRequestParts<Arc<Service>> for User {
         parts: &mut Parts,
         service: &Arc<Service>,
     ) -> Result<Self, ApiError> {
-        let token = token(parts).ok_or_else(|| {
-            ApiError::Unauthorized(
-                "missing API key: send the header `Authorization: Bearer <API key>`".into(),
-            )
-        })?;
-        let user = service
-            .keys
-            .user(token)
-            .ok_or_else(|| ApiError::Unauthorized("unknown API key".into()))?;
+        let (name, key) = match &service.auth {
+            Auth::Keys(keys) => {
+                let token = token(parts).ok_or_else(|| {
+                    ApiError::Unauthorized(
+                        "missing API key: send the header `Authorization: Bearer <API key>`".into(),
+                    )
+                })?;
+                let user = keys
+                    .user(token)
+                    .ok_or_else(|| ApiError::Unauthorized("unknown API key".into()))?;
+                (user.to_owned(), token.to_owned())
+            }
+            Auth::Gateway => {
+                let GatewayUser(user) = parts.extensions.get::<GatewayUser>().ok_or_else(|| {
+                    ApiError::Unauthorized(
+                        "no authenticated user: the gateway passed no verified identity".into(),
+                    )
+                })?;
+                (user.clone(), user.clone())
+            }
+        };
         service
             .request_limiter
-            .take(token, Instant::now())
+            .take(&key, Instant::now())
             .map_err(ApiError::RateLimited)?;
-        Ok(User {
-            name: user.to_owned(),
-            key: token.to_owned(),
-        })
+        Ok(User { name, key })
     }
 }
 

@@ -38,6 +38,18 @@ pub struct SearchJob {
     pub deadline: Instant,
 }
 
+impl SearchJob {
+    /// The names of the libraries, in order.
+    pub fn library_names(&self) -> Vec<String> {
+        self.libraries.iter().map(|l| l.name().to_owned()).collect()
+    }
+
+    /// The names of the masks, in order.
+    pub fn mask_names(&self) -> Vec<String> {
+        self.masks.iter().map(|m| m.name.clone()).collect()
+    }
+}
+
 /// Why a backend did not produce results.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -137,8 +149,9 @@ impl SearchBackend for DirectBackend {
             }
         }
         progress.finish();
+        let order = job.library_names();
         for mask in &mut outcome.masks {
-            rank_hits(&mut mask.hits, &job.libraries, options.top);
+            rank_hits(&mut mask.hits, &order, options.top);
         }
         Ok(outcome)
     }
@@ -146,8 +159,8 @@ impl SearchBackend for DirectBackend {
 
 /// Ranks hits across libraries: more matching pixels first, then library
 /// order, then image name (within one library, the CLI's order).
-pub fn rank_hits(hits: &mut Vec<ApiHit>, libraries: &[Arc<Collection>], top: usize) {
-    let position = |name: &str| libraries.iter().position(|l| l.name() == name);
+pub fn rank_hits(hits: &mut Vec<ApiHit>, libraries: &[String], top: usize) {
+    let position = |name: &str| libraries.iter().position(|l| l == name);
     hits.sort_by(|a, b| {
         b.matching_pixels
             .cmp(&a.matching_pixels)

@@ -1,6 +1,7 @@
 //! Images served as PNG: full size (PNG files as they are, TIFFs converted)
 //! and thumbnails (downscaled, cached on disk).
 
+use super::platform::ImageData;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -42,11 +43,31 @@ pub enum ImageError {
 
 /// The image at `path` as PNG bytes.
 pub fn png(path: &Path) -> Result<Vec<u8>, ImageError> {
-    let bytes = read(path)?;
+    png_of(path, read(path)?)
+}
+
+/// An image file's `bytes` (PNG or TIFF; `name` for errors) as PNG bytes.
+pub fn png_of(name: &Path, bytes: Vec<u8>) -> Result<Vec<u8>, ImageError> {
     if bytes.starts_with(PNG_SIGNATURE) {
         return Ok(bytes);
     }
-    encode(path, &decode(path, &bytes)?)
+    encode(name, &decode(name, &bytes)?)
+}
+
+/// An image as PNG, full size or as a thumbnail of `thumb` pixels; local
+/// files' thumbnails are cached in `cache_dir` when there is one.
+pub fn serve(
+    image: ImageData,
+    thumb: Option<u32>,
+    cache_dir: Option<&Path>,
+) -> Result<Vec<u8>, ImageError> {
+    match (image, thumb, cache_dir) {
+        (ImageData::File(path), Some(size), Some(cache)) => thumbnail(&path, size, cache),
+        (ImageData::File(path), Some(size), None) => thumbnail_of(&path, &read(&path)?, size),
+        (ImageData::File(path), None, _) => png(&path),
+        (ImageData::Fetched { name, bytes }, Some(size), _) => thumbnail_of(&name, &bytes, size),
+        (ImageData::Fetched { name, bytes }, None, _) => png_of(&name, bytes),
+    }
 }
 
 /// A PNG thumbnail of the image at `path`, its longest side `size` pixels,
@@ -64,20 +85,25 @@ pub fn thumbnail(path: &Path, size: u32, cache_dir: &Path) -> Result<Vec<u8>, Im
     if let Ok(bytes) = std::fs::read(&cached) {
         return Ok(bytes);
     }
-    let image = decode(path, &read(path)?)?;
+    let bytes = thumbnail_of(path, &read(path)?, size)?;
+    let tmp = cached.with_extension("tmp");
+    std::fs::write(&tmp, &bytes)
+        .and_then(|()| std::fs::rename(&tmp, &cached))
+        .map_err(io_err)?;
+    Ok(bytes)
+}
+
+/// A PNG thumbnail of an image file's `bytes` (`name` for errors), its
+/// longest side `size` pixels (never enlarged).
+pub fn thumbnail_of(name: &Path, bytes: &[u8], size: u32) -> Result<Vec<u8>, ImageError> {
+    let image = decode(name, bytes)?;
     let longest = image.width().max(image.height());
     let scale = f64::from(size.min(longest)) / f64::from(longest);
     let (w, h) = (
         ((f64::from(image.width()) * scale).round() as u32).max(1),
         ((f64::from(image.height()) * scale).round() as u32).max(1),
     );
-    let small = image::imageops::thumbnail(&image, w, h);
-    let bytes = encode(path, &small)?;
-    let tmp = cached.with_extension("tmp");
-    std::fs::write(&tmp, &bytes)
-        .and_then(|()| std::fs::rename(&tmp, &cached))
-        .map_err(io_err)?;
-    Ok(bytes)
+    encode(name, &image::imageops::thumbnail(&image, w, h))
 }
 
 /// 64-bit FNV-1a of `bytes` (stable across runs and builds, unlike std's hasher).

@@ -20,6 +20,7 @@ pub mod images;
 pub mod limits;
 pub mod model;
 pub mod openapi;
+pub mod platform;
 pub mod request;
 pub mod routes;
 pub mod runtime;
@@ -27,9 +28,10 @@ pub mod searches;
 pub mod store;
 mod web;
 
-pub use auth::ApiKeys;
+pub use auth::{ApiKeys, Auth, GatewayUser};
 pub use backend::{DirectBackend, SearchBackend};
 pub use limits::Limits;
+pub use platform::{ImageData, LocalPlatform, SearchPlatform};
 pub use runtime::RuntimeBackend;
 
 use axum::extract::DefaultBodyLimit;
@@ -37,6 +39,7 @@ use axum::routing::get;
 use axum::Router;
 use catalog::{Catalog, Collection};
 use limits::RateLimiter;
+use platform::LocalPlatform as Local;
 use searches::Searches;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -78,19 +81,19 @@ pub enum ServiceError {
     },
 }
 
-/// A running service: its catalog, its searches and its limits.
+/// A running service: where its searches are, who may use it, its limits.
 pub struct Service {
-    catalog: Arc<Catalog>,
-    searches: Arc<Searches>,
-    keys: ApiKeys,
+    platform: Arc<dyn SearchPlatform>,
+    auth: Auth,
     limits: Limits,
     request_limiter: RateLimiter,
     submit_limiter: RateLimiter,
 }
 
 impl Service {
-    /// Lists the libraries and masks, opens the store and starts running its
-    /// queued searches with `backend`.
+    /// The embedded service: lists the libraries and masks, opens the store
+    /// and starts running its queued searches with `backend`; callers
+    /// authenticate with the configured API keys.
     pub fn open(
         config: ApiConfig,
         backend: Arc<dyn SearchBackend>,
@@ -122,15 +125,22 @@ impl Service {
             config.limits.search_timeout,
         )
         .map_err(store_error)?;
-        let limits = config.limits;
-        Ok(Arc::new(Self {
-            catalog,
-            searches,
-            keys: config.keys,
+        Ok(Self::new(
+            Arc::new(Local::new(catalog, searches)),
+            Auth::Keys(config.keys),
+            config.limits,
+        ))
+    }
+
+    /// A service over any platform (e.g. one on AWS), with `auth` and `limits`.
+    pub fn new(platform: Arc<dyn SearchPlatform>, auth: Auth, limits: Limits) -> Arc<Self> {
+        Arc::new(Self {
+            platform,
+            auth,
             request_limiter: RateLimiter::new(limits.request_burst, limits.requests_per_minute),
             submit_limiter: RateLimiter::new(limits.submit_burst, limits.submits_per_minute),
             limits,
-        }))
+        })
     }
 }
 

@@ -8,6 +8,7 @@ use super::model::{
     ErrorBody, HitView, LibraryView, MaskPage, MaskView, ResultsPage, SearchRecord, SearchView,
     StoredMaskView,
 };
+use super::platform::{blocking, ImageData};
 use super::request::{validate, FieldError, Known, SearchRequest, MAX_RESULTS_PER_MASK};
 use super::searches::{now_ms, Submission};
 use super::Service;
@@ -17,20 +18,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 type ApiResult<T> = Result<T, ApiError>;
-
-/// Runs blocking work (disk, decoding) off the async threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
-) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::Internal(format!("background task failed: {e}")))?
-}
 
 /// Percent-encodes each `/`-separated segment of `path` for use in a URL.
 pub fn encode_path(path: &str) -> String {
@@ -214,8 +205,13 @@ pub async fn create_search(
         .map_err(|e| errors.push(e))
         .ok()
         .flatten();
-    let library_names = service.catalog.library_names();
-    let stored = service.catalog.masks.names();
+    let library_names: Vec<String> = service
+        .platform
+        .libraries()
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    let stored = service.platform.stored_masks();
     let known = Known {
         libraries: &library_names,
         masks: &stored,
@@ -223,8 +219,14 @@ pub async fn create_search(
     };
     let valid = validate(&raw.params, raw.uploads.len(), known).map_err(|e| errors.extend(e));
     let uploads = raw.uploads;
-    let catalog = Arc::clone(&service.catalog);
-    let checked = blocking(move || {
+    let mut refs = Vec::new();
+    if let Ok(valid) = &valid {
+        for name in &valid.mask_refs {
+            let image = service.platform.stored_mask(name).await?;
+            refs.push((name.clone(), image));
+        }
+    }
+    let (masks, bad) = blocking(move || {
         let mut bad = Vec::new();
         for (i, (name, bytes)) in uploads.iter().enumerate() {
             if let Err(e) = cds::decode_rgb(bytes) {
@@ -236,18 +238,12 @@ pub async fn create_search(
         }
         let mut masks: Vec<(String, Vec<u8>)> =
             uploads.into_iter().map(|(n, b)| (n, b.to_vec())).collect();
-        if let Ok(valid) = &valid {
-            for name in &valid.mask_refs {
-                let entry = catalog.masks.get(name).ok_or_else(|| {
-                    ApiError::Internal(format!("stored mask {name:?} disappeared"))
-                })?;
-                masks.push((name.clone(), std::fs::read(&entry.path)?));
-            }
+        for (name, image) in refs {
+            masks.push((name, image.into_bytes()?));
         }
-        Ok((valid, masks, bad))
+        Ok((masks, bad))
     })
     .await?;
-    let (valid, masks, bad) = checked;
     errors.extend(bad);
     let valid = match valid {
         Ok(valid) if errors.is_empty() => valid,
@@ -261,8 +257,7 @@ pub async fn create_search(
         params: valid.params,
         masks,
     };
-    let searches = Arc::clone(&service.searches);
-    let (record, created) = blocking(move || searches.submit(submission)).await?;
+    let (record, created) = service.platform.submit(submission).await?;
     let status = if created {
         StatusCode::ACCEPTED
     } else {
@@ -296,15 +291,9 @@ fn fingerprint(params: &super::request::SearchParams, masks: &[(String, Vec<u8>)
 pub async fn list_searches(
     State(service): State<Arc<Service>>,
     user: User,
-) -> Json<Vec<SearchView>> {
-    Json(
-        service
-            .searches
-            .list(&user.name)
-            .into_iter()
-            .map(search_view)
-            .collect(),
-    )
+) -> ApiResult<Json<Vec<SearchView>>> {
+    let records = service.platform.list(&user.name).await?;
+    Ok(Json(records.into_iter().map(search_view).collect()))
 }
 
 /// Status and progress of a search.
@@ -318,7 +307,9 @@ pub async fn get_search(
     user: User,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SearchView>> {
-    Ok(Json(search_view(service.searches.get(&user.name, &id)?)))
+    Ok(Json(search_view(
+        service.platform.get(&user.name, &id).await?,
+    )))
 }
 
 /// Query parameters of the results.
@@ -407,9 +398,8 @@ pub async fn get_results(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let query = results_query(&query, &headers).map_err(ApiError::Invalid)?;
-    let record = service.searches.get(&user.name, &id)?;
-    let searches = Arc::clone(&service.searches);
-    let outcome = blocking(move || searches.results(&user.name, &id)).await?;
+    let record = service.platform.get(&user.name, &id).await?;
+    let outcome = service.platform.results(&user.name, &id).await?;
     let start = (query.page - 1).saturating_mul(query.per_page);
     let most = outcome
         .masks
@@ -519,17 +509,7 @@ pub async fn list_libraries(
     State(service): State<Arc<Service>>,
     _user: User,
 ) -> Json<Vec<LibraryView>> {
-    Json(
-        service
-            .catalog
-            .libraries
-            .iter()
-            .map(|l| LibraryView {
-                name: l.name().to_owned(),
-                image_count: l.entries().len(),
-            })
-            .collect(),
-    )
+    Json(service.platform.libraries())
 }
 
 /// The masks stored on the server, which searches can name in `maskRefs`.
@@ -542,14 +522,13 @@ pub async fn list_masks(
 ) -> Json<Vec<StoredMaskView>> {
     Json(
         service
-            .catalog
-            .masks
-            .entries()
-            .iter()
-            .map(|e| StoredMaskView {
-                name: e.name.clone(),
-                image_url: format!("/masks/images/{}", encode_path(&e.name)),
-                thumbnail_url: format!("/masks/thumbnails/{}", encode_path(&e.name)),
+            .platform
+            .stored_masks()
+            .into_iter()
+            .map(|name| StoredMaskView {
+                image_url: format!("/masks/images/{}", encode_path(&name)),
+                thumbnail_url: format!("/masks/thumbnails/{}", encode_path(&name)),
+                name,
             })
             .collect(),
     )
@@ -576,19 +555,15 @@ fn thumbnail_size(query: &HashMap<String, String>) -> ApiResult<u32> {
     }
 }
 
-/// Answers the PNG of `path`, full size or as a thumbnail.
+/// Answers an image as PNG, full size or as a thumbnail.
 async fn image_response(
     service: &Arc<Service>,
-    path: PathBuf,
+    image: ImageData,
     thumb: Option<u32>,
 ) -> ApiResult<Response> {
-    let cache = service.searches.store().cache_dir();
+    let cache = service.platform.thumbnail_cache();
     let bytes = blocking(move || {
-        match thumb {
-            Some(size) => images::thumbnail(&path, size, &cache),
-            None => images::png(&path),
-        }
-        .map_err(|e| ApiError::Internal(e.to_string()))
+        images::serve(image, thumb, cache.as_deref()).map_err(|e| ApiError::Internal(e.to_string()))
     })
     .await?;
     Ok((
@@ -601,33 +576,15 @@ async fn image_response(
         .into_response())
 }
 
-fn library_image(service: &Service, library: &str, image: &str) -> ApiResult<PathBuf> {
-    let lib = service
-        .catalog
-        .library(library)
-        .ok_or_else(|| ApiError::NotFound(format!("no library {library:?}")))?;
-    let entry = lib
-        .get(image)
-        .ok_or_else(|| ApiError::NotFound(format!("no image {image:?} in library {library:?}")))?;
-    Ok(entry.path.clone())
-}
-
-fn stored_mask(service: &Service, name: &str) -> ApiResult<PathBuf> {
-    let entry = service
-        .catalog
-        .masks
-        .get(name)
-        .ok_or_else(|| ApiError::NotFound(format!("no stored mask {name:?}")))?;
-    Ok(entry.path.clone())
-}
-
-fn search_mask(service: &Service, user: &str, id: &str, index: usize) -> ApiResult<PathBuf> {
-    let record = service.searches.get(user, id)?;
-    let mask = record
-        .masks
-        .get(index)
-        .ok_or_else(|| ApiError::NotFound(format!("search {id} has no mask {index}")))?;
-    Ok(service.searches.store().mask_path(id, &mask.file))
+/// Mask `index` of search `id` of `user`.
+async fn search_mask(
+    service: &Service,
+    user: &str,
+    id: &str,
+    index: usize,
+) -> ApiResult<ImageData> {
+    let record = service.platform.get(user, id).await?;
+    service.platform.search_mask(&record, index).await
 }
 
 /// A library image as PNG.
@@ -640,8 +597,8 @@ pub async fn library_image_png(
     _user: User,
     Path((library, image)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let path = library_image(&service, &library, &image)?;
-    image_response(&service, path, None).await
+    let image = service.platform.library_image(&library, &image).await?;
+    image_response(&service, image, None).await
 }
 
 /// A library image's thumbnail as PNG.
@@ -657,8 +614,8 @@ pub async fn library_thumbnail_png(
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let size = thumbnail_size(&query)?;
-    let path = library_image(&service, &library, &image)?;
-    image_response(&service, path, Some(size)).await
+    let image = service.platform.library_image(&library, &image).await?;
+    image_response(&service, image, Some(size)).await
 }
 
 /// A stored mask as PNG.
@@ -671,8 +628,8 @@ pub async fn stored_mask_png(
     _user: User,
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
-    let path = stored_mask(&service, &name)?;
-    image_response(&service, path, None).await
+    let image = service.platform.stored_mask(&name).await?;
+    image_response(&service, image, None).await
 }
 
 /// A stored mask's thumbnail as PNG.
@@ -687,8 +644,8 @@ pub async fn stored_mask_thumbnail_png(
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let size = thumbnail_size(&query)?;
-    let path = stored_mask(&service, &name)?;
-    image_response(&service, path, Some(size)).await
+    let image = service.platform.stored_mask(&name).await?;
+    image_response(&service, image, Some(size)).await
 }
 
 /// A mask of one of your searches as PNG.
@@ -701,8 +658,8 @@ pub async fn search_mask_png(
     user: User,
     Path((id, index)): Path<(String, usize)>,
 ) -> ApiResult<Response> {
-    let path = search_mask(&service, &user.name, &id, index)?;
-    image_response(&service, path, None).await
+    let image = search_mask(&service, &user.name, &id, index).await?;
+    image_response(&service, image, None).await
 }
 
 /// A mask of one of your searches as a PNG thumbnail.
@@ -717,8 +674,8 @@ pub async fn search_mask_thumbnail_png(
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let size = thumbnail_size(&query)?;
-    let path = search_mask(&service, &user.name, &id, index)?;
-    image_response(&service, path, Some(size)).await
+    let image = search_mask(&service, &user.name, &id, index).await?;
+    image_response(&service, image, Some(size)).await
 }
 
 #[cfg(test)]

@@ -205,6 +205,26 @@ fn job_parameters(job: &SearchJob) -> SearchJobParameters {
 /// The search's results from a job's outcome, or the error its final state
 /// stands for.
 fn search_outcome(job: &SearchJob, outcome: &JobOutcome) -> Result<SearchOutcome, BackendError> {
+    outcome_of_job(
+        outcome,
+        &job.mask_names(),
+        &job.library_names(),
+        split_tag,
+        job.params.max_results_per_mask,
+    )
+}
+
+/// A search's results from the outcome of its job: `masks` name the masks
+/// in order, `split` reads a target name of the job as (library, image),
+/// hits are ranked across `libraries` (in this order for ties) and cut to
+/// `top`. A job that did not succeed gives the error its state stands for.
+pub fn outcome_of_job(
+    outcome: &JobOutcome,
+    masks: &[String],
+    libraries: &[String],
+    split: impl Fn(&str) -> (String, String),
+    top: usize,
+) -> Result<SearchOutcome, BackendError> {
     match outcome.state {
         JobState::Succeeded => {}
         JobState::TimedOut => return Err(BackendError::TimedOut),
@@ -213,7 +233,7 @@ fn search_outcome(job: &SearchJob, outcome: &JobOutcome) -> Result<SearchOutcome
         }
     }
     let report = outcome_report(outcome).map_err(|e| BackendError::Failed(e.to_string()))?;
-    Ok(untag(job, report))
+    Ok(untag(report, masks, libraries, split, top))
 }
 
 /// What went wrong in a failed job: its error and each failed batch.
@@ -243,17 +263,23 @@ fn split_tag(name: &str) -> (String, String) {
 
 /// A job's report as the service's outcome: masks named as submitted, hits
 /// and skipped targets with their library, ranked across libraries.
-fn untag(job: &SearchJob, report: SearchReport) -> SearchOutcome {
+fn untag(
+    report: SearchReport,
+    masks: &[String],
+    libraries: &[String],
+    split: impl Fn(&str) -> (String, String),
+    top: usize,
+) -> SearchOutcome {
     let masks = report
         .masks
         .into_iter()
-        .zip(&job.masks)
-        .map(|(mask, submitted)| {
+        .zip(masks)
+        .map(|(mask, name)| {
             let mut hits = mask
                 .results
                 .into_iter()
                 .map(|h| {
-                    let (library_name, image_name) = split_tag(&h.image_name);
+                    let (library_name, image_name) = split(&h.image_name);
                     ApiHit {
                         library_name,
                         image_name,
@@ -263,9 +289,9 @@ fn untag(job: &SearchJob, report: SearchReport) -> SearchOutcome {
                     }
                 })
                 .collect();
-            rank_hits(&mut hits, &job.libraries, job.params.max_results_per_mask);
+            rank_hits(&mut hits, libraries, top);
             MaskOutcome {
-                mask_name: submitted.name.clone(),
+                mask_name: name.clone(),
                 mask_pixels: mask.mask_pixels,
                 hits,
             }
@@ -279,7 +305,7 @@ fn untag(job: &SearchJob, report: SearchReport) -> SearchOutcome {
             .unreadable
             .into_iter()
             .map(|u| {
-                let (library_name, image_name) = split_tag(&u.image_name);
+                let (library_name, image_name) = split(&u.image_name);
                 SkippedTarget {
                     library_name,
                     image_name,

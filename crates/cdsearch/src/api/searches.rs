@@ -251,7 +251,7 @@ impl Searches {
 
 /// The file name of mask `index`: its position and its extension if it is an
 /// image one (names from clients are never used as paths).
-fn mask_file(index: usize, name: &str) -> String {
+pub fn mask_file(index: usize, name: &str) -> String {
     let ext = std::path::Path::new(name)
         .extension()
         .and_then(|e| e.to_str())

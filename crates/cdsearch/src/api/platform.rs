@@ -1,0 +1,163 @@
+//! The seam between the HTTP routes and where searches live and run: a
+//! [`SearchPlatform`] offers the libraries and stored masks, keeps the
+//! searches and their results, and starts their jobs. [`LocalPlatform`] is
+//! the embedded one (local files, the on-disk [`super::store::Store`], a
+//! background runner); a deployment on AWS brings its own (S3, the task
+//! table, the manager Lambda), and the router stays the same.
+
+use super::catalog::Catalog;
+use super::error::ApiError;
+use super::model::{LibraryView, SearchOutcome, SearchRecord};
+use super::searches::{Searches, Submission};
+use async_trait::async_trait;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// An image to serve or read: a local file, or bytes fetched from a store.
+#[derive(Clone, Debug)]
+pub enum ImageData {
+    /// A file on this machine.
+    File(PathBuf),
+    /// Bytes fetched from elsewhere, with a name for error messages.
+    Fetched {
+        /// The image's name (e.g. its object key).
+        name: PathBuf,
+        /// The image file's bytes (PNG or TIFF).
+        bytes: Vec<u8>,
+    },
+}
+
+impl ImageData {
+    /// The bytes of the image file.
+    pub fn into_bytes(self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Self::File(path) => std::fs::read(path),
+            Self::Fetched { bytes, .. } => Ok(bytes),
+        }
+    }
+}
+
+/// Runs blocking work (disk, decoding) off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(format!("background task failed: {e}")))?
+}
+
+/// Where the service's images and searches are. Every method that takes an
+/// owner answers only that user's searches (others are not found).
+#[async_trait]
+pub trait SearchPlatform: Send + Sync {
+    /// The libraries that can be searched, with their image counts.
+    fn libraries(&self) -> Vec<LibraryView>;
+    /// Names of the stored masks searches may reference.
+    fn stored_masks(&self) -> Vec<String>;
+    /// An image of a library, by its name in results.
+    async fn library_image(&self, library: &str, image: &str) -> Result<ImageData, ApiError>;
+    /// A stored mask, by name.
+    async fn stored_mask(&self, name: &str) -> Result<ImageData, ApiError>;
+    /// Stores and starts a new search, or returns the one an earlier
+    /// submission with the same idempotency key created (`false`: not new).
+    async fn submit(&self, submission: Submission) -> Result<(SearchRecord, bool), ApiError>;
+    /// The search `id` of `owner`, with current progress.
+    async fn get(&self, owner: &str, id: &str) -> Result<SearchRecord, ApiError>;
+    /// The searches of `owner`, newest first.
+    async fn list(&self, owner: &str) -> Result<Vec<SearchRecord>, ApiError>;
+    /// The results of a finished search of `owner` (409 if not done).
+    async fn results(&self, owner: &str, id: &str) -> Result<Arc<SearchOutcome>, ApiError>;
+    /// Mask `index` of a search.
+    async fn search_mask(&self, record: &SearchRecord, index: usize)
+        -> Result<ImageData, ApiError>;
+    /// A directory where thumbnails of local files may be cached.
+    fn thumbnail_cache(&self) -> Option<PathBuf>;
+}
+
+/// The embedded platform: libraries and stored masks from local
+/// directories, searches in the on-disk store, run by a background thread.
+pub struct LocalPlatform {
+    catalog: Arc<Catalog>,
+    searches: Arc<Searches>,
+}
+
+impl LocalPlatform {
+    /// A platform over `catalog` and `searches`.
+    pub fn new(catalog: Arc<Catalog>, searches: Arc<Searches>) -> Self {
+        Self { catalog, searches }
+    }
+}
+
+#[async_trait]
+impl SearchPlatform for LocalPlatform {
+    fn libraries(&self) -> Vec<LibraryView> {
+        self.catalog
+            .libraries
+            .iter()
+            .map(|l| LibraryView {
+                name: l.name().to_owned(),
+                image_count: l.entries().len(),
+            })
+            .collect()
+    }
+
+    fn stored_masks(&self) -> Vec<String> {
+        self.catalog.masks.names()
+    }
+
+    async fn library_image(&self, library: &str, image: &str) -> Result<ImageData, ApiError> {
+        let lib = self
+            .catalog
+            .library(library)
+            .ok_or_else(|| ApiError::NotFound(format!("no library {library:?}")))?;
+        let entry = lib.get(image).ok_or_else(|| {
+            ApiError::NotFound(format!("no image {image:?} in library {library:?}"))
+        })?;
+        Ok(ImageData::File(entry.path.clone()))
+    }
+
+    async fn stored_mask(&self, name: &str) -> Result<ImageData, ApiError> {
+        let entry = self
+            .catalog
+            .masks
+            .get(name)
+            .ok_or_else(|| ApiError::NotFound(format!("no stored mask {name:?}")))?;
+        Ok(ImageData::File(entry.path.clone()))
+    }
+
+    async fn submit(&self, submission: Submission) -> Result<(SearchRecord, bool), ApiError> {
+        let searches = Arc::clone(&self.searches);
+        blocking(move || searches.submit(submission)).await
+    }
+
+    async fn get(&self, owner: &str, id: &str) -> Result<SearchRecord, ApiError> {
+        self.searches.get(owner, id)
+    }
+
+    async fn list(&self, owner: &str) -> Result<Vec<SearchRecord>, ApiError> {
+        Ok(self.searches.list(owner))
+    }
+
+    async fn results(&self, owner: &str, id: &str) -> Result<Arc<SearchOutcome>, ApiError> {
+        let searches = Arc::clone(&self.searches);
+        let (owner, id) = (owner.to_owned(), id.to_owned());
+        blocking(move || searches.results(&owner, &id)).await
+    }
+
+    async fn search_mask(
+        &self,
+        record: &SearchRecord,
+        index: usize,
+    ) -> Result<ImageData, ApiError> {
+        let mask = record.masks.get(index).ok_or_else(|| {
+            ApiError::NotFound(format!("search {} has no mask {index}", record.id))
+        })?;
+        Ok(ImageData::File(
+            self.searches.store().mask_path(&record.id, &mask.file),
+        ))
+    }
+
+    fn thumbnail_cache(&self) -> Option<PathBuf> {
+        Some(self.searches.store().cache_dir())
+    }
+}
