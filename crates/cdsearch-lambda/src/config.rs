@@ -7,16 +7,11 @@ use thiserror::Error;
 #[error("environment variable {0} is not set (template.yaml sets it for every function)")]
 pub struct MissingVar(pub &'static str);
 
-/// Name of the task table.
-pub const TASKS_TABLE_VAR: &str = "BURST_TASKS_TABLE";
-/// Bucket for uploaded masks and results.
-pub const SEARCH_BUCKET_VAR: &str = "BURST_SEARCH_BUCKET";
-/// ARN of the monitor state machine (manager only).
-pub const STATE_MACHINE_VAR: &str = "BURST_STATE_MACHINE_ARN";
-/// Name of the manager function.
-pub const MANAGER_FUNCTION_VAR: &str = "BURST_MANAGER_FUNCTION";
-/// Name of the monitor function.
-pub const MONITOR_FUNCTION_VAR: &str = "BURST_MONITOR_FUNCTION";
+/// The variables template.yaml sets, named once in `burst_aws::stack` (clients read them back).
+pub use burst_aws::stack::{
+    MANAGER_FUNCTION_VAR, MONITOR_FUNCTION_VAR, SEARCH_BUCKET_VAR, STATE_MACHINE_VAR,
+    TASKS_TABLE_VAR,
+};
 
 /// The deployment a function belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
