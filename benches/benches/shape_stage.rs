@@ -4,6 +4,9 @@
 //!   K = 300 hits (mask preparation, then for each hit: read the target and
 //!   its two derived images, decode them, score both directions), against a
 //!   pixel-match search of the same 300 images;
+//! - `shape_stage/per_hit`: where one hit's time goes (decoding the target,
+//!   its gradient and its z-gap, and the score itself), against the
+//!   pixel-match stage's load-and-score of the same target;
 //! - `shape_stage/sample`: a direct search of the sample library with and
 //!   without the stage (z-gaps derived, real gradients where the fixtures
 //!   have them, approximate ones otherwise);
@@ -12,10 +15,12 @@
 
 use cds::pixel_match::MatchParams;
 use cdsearch::derive::{derive_library, DeriveOptions};
-use cdsearch::library::{discover, LibraryEntry};
+use cdsearch::library::{derived_path, discover, DerivedKind, LibraryEntry};
 use cdsearch::results::SearchReport;
-use cdsearch::search::{search, FileLibrary, Mask, SearchOptions};
-use cdsearch::shape_stage::{prepare_query, run_stage, FileShapeImages, ShapeStageOptions};
+use cdsearch::search::{load_image_target, search, FileLibrary, Mask, SearchOptions};
+use cdsearch::shape_stage::{
+    prepare_query, run_stage, score_bytes, FileShapeImages, ShapeImageSource, ShapeStageOptions,
+};
 use cdsearch::synth::{write_library, SynthOptions};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use std::path::{Path, PathBuf};
@@ -74,7 +79,9 @@ fn sample_library(dir: &Path) -> Vec<LibraryEntry> {
             .into_owned();
         let grad = grads.join(format!("{stem}.png"));
         if grad.is_file() {
-            std::fs::copy(grad, dir.join(format!("{stem}.grad.png"))).expect("copy gradient");
+            let target = dir.join(path.file_name().expect("file name"));
+            std::fs::copy(grad, derived_path(&target, DerivedKind::Gradient))
+                .expect("copy gradient");
         }
     }
     let entries = discover(&[dir.to_path_buf()]).expect("list sample library");
@@ -133,14 +140,20 @@ fn bench_library(c: &mut Criterion, group_name: &str, entries: Vec<LibraryEntry>
 /// search of the same 300 images.
 fn combiner_k300(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let entries = synth_library(dir.path(), SHAPE_TOP as u64);
+    // About half the synthetic images are hits: twice K images give K hits.
+    let entries = synth_library(dir.path(), 2 * SHAPE_TOP as u64);
     let mask = Mask::load(&mask_path(), &params()).expect("mask loads");
-    let library = FileLibrary::new(entries.clone());
     let options = SearchOptions {
         params: params(),
         top: SHAPE_TOP,
     };
-    let report = search(std::slice::from_ref(&mask), &library, &options, &());
+    let report = search(
+        std::slice::from_ref(&mask),
+        &FileLibrary::new(entries.clone()),
+        &options,
+        &(),
+    );
+    let library = FileLibrary::new(entries[..SHAPE_TOP].to_vec());
     let mask_image = cds::decode_rgb(&std::fs::read(mask_path()).expect("mask")).expect("decode");
     let images = FileShapeImages::new(&entries);
     let stage = ShapeStageOptions {
@@ -174,6 +187,54 @@ fn combiner_k300(c: &mut Criterion) {
     group.finish();
 }
 
+/// One hit of a synthetic library, step by step.
+fn per_hit(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let entries = synth_library(dir.path(), 1);
+    let target_path = &entries[0].path;
+    let images = FileShapeImages::new(&entries);
+    let bytes = images.shape_bytes(&entries[0].name).expect("shape images");
+    let (gradient, zgap) = (
+        bytes.gradient.clone().expect("gradient"),
+        bytes.zgap.clone().expect("z-gap"),
+    );
+    let mask_image = cds::decode_rgb(&std::fs::read(mask_path()).expect("mask")).expect("decode");
+    let query = prepare_query(&mask_image).expect("prepare");
+    let mask = Mask::load(&mask_path(), &params()).expect("mask loads");
+    let rows = mask.prepared.rows_needed();
+    let decoded = (
+        cds::decode_rgb(&bytes.target).expect("target"),
+        cds::decode_gray16(&gradient).expect("gradient"),
+        cds::decode_rgb(&zgap).expect("z-gap"),
+    );
+    let mut group = c.benchmark_group("shape_stage/per_hit");
+    group.bench_function("pixel_match_load_and_score", |b| {
+        b.iter(|| {
+            let target = load_image_target(black_box(target_path), rows).expect("load");
+            mask.prepared.score_coded(&target)
+        })
+    });
+    group.bench_function("read_files", |b| {
+        b.iter(|| images.shape_bytes(black_box(&entries[0].name)))
+    });
+    group.bench_function("decode_target", |b| {
+        b.iter(|| cds::decode_rgb(black_box(&bytes.target)))
+    });
+    group.bench_function("decode_gradient", |b| {
+        b.iter(|| cds::decode_gray16(black_box(&gradient)))
+    });
+    group.bench_function("decode_zgap", |b| {
+        b.iter(|| cds::decode_rgb(black_box(&zgap)))
+    });
+    group.bench_function("score", |b| {
+        b.iter(|| query.score(black_box(&decoded.0), Some(&decoded.1), Some(&decoded.2)))
+    });
+    group.bench_function("whole_hit", |b| {
+        b.iter(|| score_bytes(&query, black_box(&bytes)))
+    });
+    group.finish();
+}
+
 fn sample(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let entries = sample_library(dir.path());
@@ -198,6 +259,6 @@ fn synthetic(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = config();
-    targets = combiner_k300, sample, synthetic
+    targets = per_hit, combiner_k300, sample, synthetic
 }
 criterion_main!(benches);

@@ -2,7 +2,7 @@
 //! shape stage: z-gap images (the reference's recipe, exact) and, on request,
 //! gradient images (a distance map of the target's signal: an approximation,
 //! since the reference's recipe is not public). Files are named as
-//! [`crate::library`] describes (`<stem>.zgap.png`, `<stem>.grad.png`).
+//! [`crate::library`] describes (`<name>.zgap.png`, `<name>.grad.png`).
 
 use crate::encode::{encode_png, EncodeError};
 use crate::library::{derived_path, find_derived, DerivedKind, LibraryEntry};

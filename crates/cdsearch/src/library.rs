@@ -10,10 +10,11 @@
 //!
 //! A target may carry two derived images used by the shape score (second
 //! stage): a 16-bit grayscale gradient image and an RGB z-gap image. They sit
-//! next to the target under its stem with a suffix, `<stem>.grad.png` and
-//! `<stem>.zgap.png` (a `.tif`/`.tiff` extension is also found), so that
-//! `a/X.tif` has `a/X.grad.png` and `a/X.zgap.png`. Discovery never lists
-//! such files as targets. Colormipsearch's own layout, sibling folders
+//! next to the target under its whole file name with a suffix,
+//! `<name>.grad.png` and `<name>.zgap.png` (a `.tif`/`.tiff` extension is
+//! also found), so that `a/X.tif` has `a/X.tif.grad.png` and
+//! `a/X.tif.zgap.png` (the whole name, so that `X.tif` and `X.png` do not
+//! share derived images). Discovery never lists such files as targets. Colormipsearch's own layout, sibling folders
 //! `grad/` and `zgap/` next to the targets' folder holding `<stem>.png` (or
 //! `.tif`), is found as a fallback, so its test folders work as they are.
 
@@ -79,30 +80,11 @@ impl DerivedKind {
     }
 }
 
-/// `name` without its image extension (`a/X.tif` -> `a/X`); other names are
-/// kept whole.
-fn strip_image_extension(name: &str) -> &str {
-    match name.rsplit_once('.') {
-        Some((stem, ext))
-            if !stem.is_empty()
-                && !ext.contains('/')
-                && IMAGE_EXTENSIONS.iter().any(|x| ext.eq_ignore_ascii_case(x)) =>
-        {
-            stem
-        }
-        _ => name,
-    }
-}
-
 /// The name (or object key) of a target's derived image as this project
-/// writes it: `a/X.tif` -> `a/X.grad.png` or `a/X.zgap.png`. Object-store
-/// libraries keep derived images under these keys.
+/// writes it: `a/X.tif` -> `a/X.tif.grad.png` or `a/X.tif.zgap.png`.
+/// Object-store libraries keep derived images under these keys.
 pub fn derived_name(target_name: &str, kind: DerivedKind) -> String {
-    format!(
-        "{}.{}.png",
-        strip_image_extension(target_name),
-        kind.suffix()
-    )
+    format!("{target_name}.{}.png", kind.suffix())
 }
 
 /// The path where this project writes a target's derived image (see
@@ -114,8 +96,8 @@ pub fn derived_path(target: &Path, kind: DerivedKind) -> PathBuf {
     target.with_file_name(name)
 }
 
-/// Whether `path` names a derived image (`<stem>.grad.<image ext>` or
-/// `<stem>.zgap.<image ext>`) rather than a target.
+/// Whether `path` names a derived image (`<name>.grad.<image ext>` or
+/// `<name>.zgap.<image ext>`) rather than a target.
 pub fn is_derived_path(path: &Path) -> bool {
     is_image_path(path)
         && path
@@ -125,14 +107,15 @@ pub fn is_derived_path(path: &Path) -> bool {
             .is_some()
 }
 
-/// Finds a target's derived image: `<stem>.<suffix>.{png,tif,tiff}` next to
+/// Finds a target's derived image: `<name>.<suffix>.{png,tif,tiff}` next to
 /// it, else `../<suffix>/<stem>.{png,tif,tiff}` (the reference's layout).
 pub fn find_derived(target: &Path, kind: DerivedKind) -> Option<PathBuf> {
+    let name = target.file_name()?.to_string_lossy().into_owned();
     let stem = target.file_stem()?.to_string_lossy().into_owned();
     let dir = target.parent().unwrap_or(Path::new(""));
     let beside = IMAGE_EXTENSIONS
         .iter()
-        .map(|ext| dir.join(format!("{stem}.{}.{ext}", kind.suffix())));
+        .map(|ext| dir.join(format!("{name}.{}.{ext}", kind.suffix())));
     let sibling_dir = dir.parent().map(|p| p.join(kind.suffix()));
     let sibling = sibling_dir
         .into_iter()
@@ -237,15 +220,17 @@ mod tests {
     fn derived_images_are_named_after_the_target_stem() {
         assert_eq!(
             derived_name("a/X.tif", DerivedKind::Gradient),
-            "a/X.grad.png"
+            "a/X.tif.grad.png"
         );
-        assert_eq!(derived_name("X.v2.PNG", DerivedKind::Zgap), "X.v2.zgap.png");
-        assert_eq!(derived_name("a.b/X", DerivedKind::Zgap), "a.b/X.zgap.png");
+        assert_eq!(
+            derived_name("X.v2.PNG", DerivedKind::Zgap),
+            "X.v2.PNG.zgap.png"
+        );
         assert_eq!(
             derived_path(Path::new("/l/a/X.tiff"), DerivedKind::Zgap),
-            Path::new("/l/a/X.zgap.png")
+            Path::new("/l/a/X.tiff.zgap.png")
         );
-        assert!(is_derived_path(Path::new("a/X.grad.png")));
+        assert!(is_derived_path(Path::new("a/X.tif.grad.png")));
         assert!(is_derived_path(Path::new("a/X.ZGAP.tif")));
         assert!(!is_derived_path(Path::new("a/X.gradient.png")));
         assert!(!is_derived_path(Path::new("a/grad.png")));
@@ -260,8 +245,9 @@ mod tests {
         std::fs::create_dir_all(root.join("grad")).unwrap();
         for name in [
             "a.tif",
-            "a.grad.png",
-            "a.zgap.tif",
+            "a.png",
+            "a.tif.grad.png",
+            "a.tif.zgap.tif",
             "lms/b.tif",
             "grad/b.png",
         ] {
@@ -272,16 +258,17 @@ mod tests {
             .into_iter()
             .map(|e| e.name)
             .collect();
-        assert_eq!(names, ["a.tif", "grad/b.png", "lms/b.tif"]);
+        assert_eq!(names, ["a.png", "a.tif", "grad/b.png", "lms/b.tif"]);
         let a = root.join("a.tif");
         assert_eq!(
             find_derived(&a, DerivedKind::Gradient),
-            Some(root.join("a.grad.png"))
+            Some(root.join("a.tif.grad.png"))
         );
         assert_eq!(
             find_derived(&a, DerivedKind::Zgap),
-            Some(root.join("a.zgap.tif"))
+            Some(root.join("a.tif.zgap.tif"))
         );
+        assert_eq!(find_derived(&root.join("a.png"), DerivedKind::Zgap), None);
         let b = root.join("lms/b.tif");
         assert_eq!(
             find_derived(&b, DerivedKind::Gradient),

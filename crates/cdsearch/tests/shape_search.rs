@@ -4,8 +4,8 @@
 //! burst local runtime (worker + shape-stage combiner).
 //!
 //! The library: the three `lms/` targets with their `grad/` gradients as
-//! `<stem>.grad.png`; the BJD target with its reference z-gap file as
-//! `<stem>.zgap.tif`; the other two get z-gaps from `cdsearch library derive
+//! `<name>.grad.png`; the BJD target with its reference z-gap file as
+//! `<name>.zgap.tif`; the other two get z-gaps from `cdsearch library derive
 //! --zgap-radius 10`, the recipe of the golden cases without a z-gap file.
 //! A fourth target (a copy of the FL mask) has no gradient: it must come out
 //! not shape-scored, after the scored hits.
@@ -49,13 +49,13 @@ fn build_library(dir: &Path) {
         .unwrap();
         std::fs::copy(
             fixture(&format!("grad/{stem}.png")),
-            dir.join(format!("{stem}.grad.png")),
+            dir.join(format!("{stem}.tif.grad.png")),
         )
         .unwrap();
     }
     std::fs::copy(
         fixture(&format!("zgap/{BJD}.tif")),
-        dir.join(format!("{BJD}.zgap.tif")),
+        dir.join(format!("{BJD}.tif.zgap.tif")),
     )
     .unwrap();
     std::fs::copy(fixture(MASKS[1]), dir.join(UNSHAPED)).unwrap();

@@ -19,7 +19,7 @@ pub enum LibraryCommand {
     /// per-row runs plus a code word each), zstd-compressed.
     Index(IndexArgs),
     /// Write the derived images the shape stage (`search --shape`) reads:
-    /// `<stem>.zgap.png` next to each target (and `<stem>.grad.png` with
+    /// `<name>.zgap.png` next to each target (and `<name>.grad.png` with
     /// `--gradients`), skipping those that exist.
     Derive(crate::derive::DeriveArgs),
     /// Upload a library directory to S3 in the layout workers read: images
