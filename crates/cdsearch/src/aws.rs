@@ -23,7 +23,9 @@ use burst_aws::stack::{execution_state, ExecutionState, Stack};
 use burst_aws::{AwsClients, DynamoTaskTable, LambdaInvoker, S3ObjectStore, SfnStarter};
 use cds::pixel_match::MatchParams;
 
-use crate::job::{search_request, JobError, LibraryParameters, SearchJobParameters};
+use crate::job::{
+    search_request, JobError, LibraryParameters, SearchJobParameters, ShapeJobParameters,
+};
 use crate::library::{derived_name, discover, find_derived, DerivedKind, LibraryError};
 use crate::results::SearchReport;
 
@@ -153,8 +155,8 @@ pub struct Submission {
     pub libraries: Vec<LibraryParameters>,
     /// Targets per worker; [`DEFAULT_BATCH_SIZE`] when `None`.
     pub batch_size: Option<u64>,
-    /// Other fields added to the job parameters (e.g. the shape stage's).
-    pub extra_parameters: serde_json::Map<String, serde_json::Value>,
+    /// The shape stage's settings.
+    pub shape: ShapeJobParameters,
 }
 
 /// Object key of mask `index` of job `job_id` in the search bucket: the
@@ -196,9 +198,7 @@ pub fn job_request(
         libraries: submission.libraries.clone(),
     };
     let mut request = search_request(&params, submission.batch_size.unwrap_or(DEFAULT_BATCH_SIZE))?;
-    if let serde_json::Value::Object(map) = &mut request.job_parameters {
-        map.extend(submission.extra_parameters.clone());
-    }
+    submission.shape.add_to(&mut request.job_parameters);
     request.worker_function_name = stack.functions.worker.clone();
     request.combiner_function_name = stack.functions.combiner.clone();
     request.job_id = Some(job_id.to_owned());
@@ -378,9 +378,10 @@ mod tests {
                 extra: Default::default(),
             }],
             batch_size: None,
-            extra_parameters: [("shape".to_owned(), serde_json::Value::Bool(true))]
-                .into_iter()
-                .collect(),
+            shape: ShapeJobParameters {
+                shape: true,
+                shape_top: 40,
+            },
         }
     }
 
@@ -408,6 +409,7 @@ mod tests {
         assert_eq!(params.max_results_per_mask, 7);
         assert_eq!(params.libraries[0].library_bucket, "libraries");
         assert_eq!(request.job_parameters["shape"], true);
+        assert_eq!(request.job_parameters["shapeTop"], 40);
     }
 
     #[test]

@@ -440,7 +440,7 @@ async fn a_submitted_job_is_followed_to_the_hits_of_a_local_search() {
                 .unwrap(),
         ],
         batch_size: Some(3),
-        extra_parameters: Default::default(),
+        shape: Default::default(),
     };
     assert_eq!(submission.libraries[0].lsize, 8);
     let request = submit(&clients, &stack, &submission).await.unwrap();

@@ -138,10 +138,6 @@ pub fn run(args: SubmitArgs) -> anyhow::Result<()> {
     params.validate().context("invalid search parameters")?;
     let masks = load_masks(&args.search.masks, &params)?;
     let names: Vec<String> = masks.iter().map(|(name, _)| name.clone()).collect();
-    let mut extra_parameters = serde_json::Map::new();
-    if let serde_json::Value::Object(shape) = json!(args.search.shape_parameters()) {
-        extra_parameters = shape;
-    }
     tokio_runtime()?.block_on(async {
         let clients = args.aws.clients().await;
         let stack = args.stack.resolve(&clients).await?;
@@ -156,7 +152,7 @@ pub fn run(args: SubmitArgs) -> anyhow::Result<()> {
             top: args.search.top,
             libraries,
             batch_size: Some(args.batch_size),
-            extra_parameters,
+            shape: args.search.shape_parameters(),
         };
         let request = submit(&clients, &stack, &submission)
             .await

@@ -10,6 +10,7 @@ use anyhow::{bail, Context};
 use burst::ObjectStore;
 use burst_aws::catalog::{BucketCatalog, LibraryListing};
 use burst_aws::layout::{upload_library, ITEM_PREFIXES, MAX_ITEM_PREFIXES};
+use burst_aws::S3ObjectStore;
 use cdsearch::aws::plan_library_upload;
 use cdsearch::progress::Progress;
 use clap::{Args, ValueEnum};
@@ -88,7 +89,7 @@ pub fn upload(args: UploadArgs) -> anyhow::Result<()> {
     let summary = tokio_runtime()?.block_on(async {
         let clients = args.aws.clients().await;
         let store: Arc<dyn ObjectStore> =
-            Arc::new(BucketCatalog::new(&clients, &args.bucket).store().clone());
+            Arc::new(S3ObjectStore::new(&clients, args.bucket.clone()));
         upload_library(store, &plan, usize::from(args.concurrency), progress).await
     });
     bar.finish();
