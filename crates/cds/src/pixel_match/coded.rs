@@ -1,5 +1,11 @@
 //! A target image coded once for fast scoring, independent of the search
 //! parameters: a bitmap of its lit pixels and one code word per lit pixel.
+//!
+//! The byte form ([`CodedTarget::to_bytes`]) is laid out row by row behind a
+//! table of row ends, so that a reader needing only the first rows reads a
+//! prefix of the bytes ([`CodedTarget::prefix_len`],
+//! [`CodedTarget::from_prefix`]) and loading does no per-pixel work beyond
+//! copying the code words.
 
 use super::gap::{Hue, Ranks};
 use super::MatchError;
@@ -10,7 +16,9 @@ pub(crate) const SECTOR_SHIFT: u32 = 15;
 /// Shift of the largest channel within a code word.
 pub(crate) const MAX_SHIFT: u32 = 24;
 
-const MAGIC: &[u8; 8] = b"CDSCODE1";
+const MAGIC: &[u8; 8] = b"CDSCODE2";
+/// Bytes before the row table: magic, width, height, lit pixel count.
+const FIXED_HEADER: usize = 20;
 
 /// A target coded for [`super::PreparedMask::score_coded`].
 ///
@@ -18,8 +26,9 @@ const MAGIC: &[u8; 8] = b"CDSCODE1";
 /// unique (the others belong to no hue sector). Each has a code word
 /// `max << 24 | sector << 15 | rank`, where `rank` orders its hue value
 /// among all 8-bit fractions, so that scoring compares integers only.
-/// In memory the codes of each 64-pixel word holding a lit pixel sit in a
-/// block of 64 slots, so that a pixel's code is found without counting.
+/// The codes are stored in row-major order; each 64-pixel bitmap word keeps
+/// the index of its first code, so that a pixel's code is found with one
+/// population count.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CodedTarget {
     width: usize,
@@ -29,21 +38,49 @@ pub struct CodedTarget {
     /// Lit-pixel bitmap, `height * row_words` words; pixel x of a row is bit
     /// `x + 64` of the row.
     bits: Vec<u64>,
-    /// For each bitmap word, the offset in `slots` of its block of 64 codes
-    /// (0, an unused block, for words without lit pixels).
-    block: Vec<u32>,
-    /// Code blocks; slot j of a word's block holds the code of its bit j.
-    slots: Vec<u32>,
-    /// Number of lit pixels.
-    lit: usize,
+    /// For each bitmap word with lit pixels, the index in `codes` of the
+    /// code of its lowest lit pixel (0 for words without lit pixels).
+    first: Vec<u32>,
+    /// The codes of the lit pixels, row-major.
+    codes: Vec<u32>,
 }
+
+/// The set bits of a word, lowest first.
+struct SetBits(u64);
+
+impl Iterator for SetBits {
+    type Item = usize;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<usize> {
+        if self.0 == 0 {
+            return None;
+        }
+        let j = self.0.trailing_zeros() as usize;
+        self.0 &= self.0 - 1;
+        Some(j)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.0.count_ones() as usize;
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for SetBits {}
 
 impl CodedTarget {
     /// Codes every row of an image.
     pub fn encode(image: &RgbImage) -> Self {
+        Self::encode_rows(image, image.height)
+    }
+
+    /// Codes rows `0..rows` of an image (the others are left empty): enough
+    /// for a mask whose [`super::PreparedMask::rows_needed`] is at most `rows`.
+    pub fn encode_rows(image: &RgbImage, rows: usize) -> Self {
         let row_words = Self::row_words_for(image.width);
-        let all =
-            (0..image.height).flat_map(|y| (1..row_words - 1).map(move |s| y * row_words + s));
+        let rows = rows.min(image.height);
+        let all = (0..rows).flat_map(|y| (1..row_words - 1).map(move |s| y * row_words + s));
         Self::encode_words(image, all, 0)
     }
 
@@ -92,12 +129,13 @@ impl CodedTarget {
     ) -> Self {
         let mut coded = Self::empty(image.width, image.height);
         let ranks = Ranks::get();
+        let image_words = coded.row_words - 2;
         for word in words {
             let (y, k) = (
                 word / coded.row_words,
                 (word % coded.row_words).wrapping_sub(1),
             );
-            if k >= coded.row_words - 2 || y >= image.height {
+            if k >= image_words || y >= image.height {
                 continue;
             }
             let start = y * image.width + 64 * k;
@@ -106,14 +144,11 @@ impl CodedTarget {
             if bits == 0 {
                 continue;
             }
-            let mut block = [0u32; 64];
-            let mut rest = bits;
-            while rest != 0 {
-                let j = rest.trailing_zeros() as usize;
-                rest &= rest - 1;
-                block[j] = code_word(Hue::of(chunk[j]), ranks);
-            }
-            coded.push_block(word, bits, &block);
+            coded.bits[word] = bits;
+            coded.first[word] = coded.codes.len() as u32;
+            coded
+                .codes
+                .extend(SetBits(bits).map(|j| code_word(Hue::of(chunk[j]), ranks)));
         }
         coded
     }
@@ -131,18 +166,9 @@ impl CodedTarget {
             height,
             row_words,
             bits: vec![0; height * row_words],
-            block: vec![0; height * row_words],
-            slots: vec![0; 64],
-            lit: 0,
+            first: vec![0; height * row_words],
+            codes: Vec::new(),
         }
-    }
-
-    /// Stores the codes of bitmap word `word`.
-    fn push_block(&mut self, word: usize, bits: u64, codes: &[u32; 64]) {
-        self.bits[word] = bits;
-        self.block[word] = self.slots.len() as u32;
-        self.slots.extend_from_slice(codes);
-        self.lit += bits.count_ones() as usize;
     }
 
     /// Image width in pixels.
@@ -157,7 +183,7 @@ impl CodedTarget {
 
     /// Number of coded (lit) pixels.
     pub fn lit_pixels(&self) -> usize {
-        self.lit
+        self.codes.len()
     }
 
     /// Words per bitmap row.
@@ -172,138 +198,212 @@ impl CodedTarget {
         &self.bits
     }
 
-    /// Offset in [`CodedTarget::slots`] of each bitmap word's code block.
+    /// Index in [`CodedTarget::codes`] of each bitmap word's first code.
     #[inline]
-    pub(crate) fn block(&self) -> &[u32] {
-        &self.block
+    pub(crate) fn first(&self) -> &[u32] {
+        &self.first
     }
 
-    /// The code blocks.
+    /// The codes of the lit pixels, row-major.
     #[inline]
-    pub(crate) fn slots(&self) -> &[u32] {
-        &self.slots
+    pub(crate) fn codes(&self) -> &[u32] {
+        &self.codes
     }
 
-    /// The codes of the lit pixels in row-major order.
-    fn codes(&self) -> impl Iterator<Item = u32> + '_ {
-        self.bits
-            .iter()
-            .zip(&self.block)
-            .flat_map(|(&bits, &block)| {
-                let slots = &self.slots[block as usize..block as usize + 64];
-                (0..64)
-                    .filter(move |j| (bits >> j) & 1 == 1)
-                    .map(move |j| slots[j])
-            })
+    /// Bytes of the header of the byte form of an image `height` rows high:
+    /// enough to find [`CodedTarget::prefix_len`].
+    pub fn header_len(height: usize) -> usize {
+        FIXED_HEADER + 4 * height
     }
 
-    /// Serializes to a compact form: a header, then per row the runs of lit
-    /// pixels (count, then start and length of each), then the code words.
-    /// All integers little-endian.
+    /// Serializes to the byte form (integers little-endian): magic
+    /// `CDSCODE2`, width, height and lit pixel count (u32 each), the end
+    /// offset of each row's section (u32 per row, from the start), then per
+    /// row its section: the number n of bitmap words with lit pixels (u16),
+    /// their positions in the row (n u16), their bits (n u64), and the code
+    /// words of their lit pixels (u32 each).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut runs: Vec<(u16, u16)> = Vec::new();
-        let mut row_counts: Vec<u16> = Vec::with_capacity(self.height);
-        for y in 0..self.height {
-            let before = runs.len();
-            self.row_runs(y, &mut runs);
-            row_counts.push((runs.len() - before) as u16);
-        }
-        let mut out = Vec::with_capacity(24 + 2 * self.height + 4 * runs.len() + 4 * self.lit);
+        let mut out = Vec::with_capacity(Self::header_len(self.height) + 4 * self.codes.len());
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&(self.width as u32).to_le_bytes());
-        out.extend_from_slice(&(self.height as u32).to_le_bytes());
-        out.extend_from_slice(&(self.lit as u32).to_le_bytes());
-        for c in row_counts {
-            out.extend_from_slice(&c.to_le_bytes());
+        for v in [self.width, self.height, self.codes.len()] {
+            out.extend_from_slice(&(v as u32).to_le_bytes());
         }
-        for (start, len) in runs {
-            out.extend_from_slice(&start.to_le_bytes());
-            out.extend_from_slice(&len.to_le_bytes());
-        }
-        for c in self.codes() {
-            out.extend_from_slice(&c.to_le_bytes());
+        let table = out.len();
+        out.resize(Self::header_len(self.height), 0);
+        for y in 0..self.height {
+            let row = &self.bits[y * self.row_words..(y + 1) * self.row_words];
+            let lit: Vec<usize> = (0..row.len()).filter(|&s| row[s] != 0).collect();
+            out.extend_from_slice(&(lit.len() as u16).to_le_bytes());
+            for &s in &lit {
+                out.extend_from_slice(&((s - 1) as u16).to_le_bytes());
+            }
+            for &s in &lit {
+                out.extend_from_slice(&row[s].to_le_bytes());
+            }
+            for &s in &lit {
+                let first = self.first[y * self.row_words + s] as usize;
+                let n = row[s].count_ones() as usize;
+                for code in &self.codes[first..first + n] {
+                    out.extend_from_slice(&code.to_le_bytes());
+                }
+            }
+            let end = (out.len() as u32).to_le_bytes();
+            out[table + 4 * y..table + 4 * y + 4].copy_from_slice(&end);
         }
         out
     }
 
-    /// Appends the runs (start x, length) of lit pixels of row `y`.
-    fn row_runs(&self, y: usize, runs: &mut Vec<(u16, u16)>) {
-        let row = &self.bits[y * self.row_words..(y + 1) * self.row_words];
-        let mut start: Option<usize> = None;
-        for x in 0..=self.width {
-            let lit = x < self.width && (row[(x >> 6) + 1] >> (x & 63)) & 1 == 1;
-            match (lit, start) {
-                (true, None) => start = Some(x),
-                (false, Some(s)) => {
-                    runs.push((s as u16, (x - s) as u16));
-                    start = None;
-                }
-                _ => {}
-            }
-        }
+    /// The number of leading bytes of the byte form that hold rows
+    /// `0..rows`, read from its first [`CodedTarget::header_len`] bytes (or
+    /// more).
+    pub fn prefix_len(header: &[u8], rows: usize) -> Result<usize, MatchError> {
+        let head = Header::read(header)?;
+        let table = header
+            .get(FIXED_HEADER..Self::header_len(head.height))
+            .ok_or_else(|| invalid("truncated row table"))?;
+        let rows = rows.min(head.height);
+        Ok(match rows {
+            0 => Self::header_len(head.height),
+            _ => le_u32(&table[4 * (rows - 1)..]) as usize,
+        })
     }
 
-    /// Reads the form written by [`CodedTarget::to_bytes`].
+    /// Reads the byte form written by [`CodedTarget::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, MatchError> {
-        let mut r = Reader { bytes, at: 0 };
-        if r.take(MAGIC.len())? != MAGIC {
-            return Err(invalid("missing the CDSCODE1 header"));
+        let coded = Self::from_prefix(bytes, usize::MAX)?;
+        if coded.codes.len() != Header::read(bytes)?.lit {
+            return Err(invalid("lit pixel count differs from the code words"));
         }
-        let width = r.u32()? as usize;
-        let height = r.u32()? as usize;
-        let n_codes = r.u32()? as usize;
-        if width == 0 || width > usize::from(u16::MAX) || height > 1 << 16 {
-            return Err(invalid(&format!(
-                "image size {width}x{height} out of range"
-            )));
-        }
-        let row_counts = (0..height)
-            .map(|_| r.u16())
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut coded = Self::empty(width, height);
-        let mut lit = 0usize;
-        for (y, &count) in row_counts.iter().enumerate() {
-            let row = y * coded.row_words;
-            let mut end = 0usize;
-            for _ in 0..count {
-                let (start, len) = (usize::from(r.u16()?), usize::from(r.u16()?));
-                if start < end || len == 0 || start + len > width {
-                    return Err(invalid(&format!("bad run ({start}, {len}) in row {y}")));
-                }
-                for x in start..start + len {
-                    coded.bits[row + (x >> 6) + 1] |= 1 << (x & 63);
-                }
-                end = start + len + 1;
-                lit += len;
-            }
-        }
-        if lit != n_codes {
-            return Err(invalid(&format!(
-                "{lit} lit pixels in runs but {n_codes} code words"
-            )));
-        }
-        for word in 0..coded.bits.len() {
-            let bits = coded.bits[word];
-            if bits == 0 {
-                continue;
-            }
-            let mut block = [0u32; 64];
-            for j in (0..64).filter(|j| (bits >> j) & 1 == 1) {
-                let code = r.u32()?;
-                if !valid_code(code) {
-                    return Err(invalid(&format!(
-                        "code word {code:#x} is not a valid hue code"
-                    )));
-                }
-                block[j] = code;
-            }
-            coded.push_block(word, bits, &block);
-        }
-        if r.at != bytes.len() {
-            return Err(invalid("trailing bytes after the code words"));
+        if Self::prefix_len(bytes, usize::MAX)? != bytes.len() {
+            return Err(invalid("trailing bytes after the last row"));
         }
         Ok(coded)
     }
+
+    /// Reads rows `0..rows` of the byte form from its first
+    /// [`CodedTarget::prefix_len`] bytes (or more; later rows are ignored
+    /// and left empty).
+    pub fn from_prefix(bytes: &[u8], rows: usize) -> Result<Self, MatchError> {
+        let head = Header::read(bytes)?;
+        let rows = rows.min(head.height);
+        let header_len = Self::header_len(head.height);
+        let table = bytes
+            .get(FIXED_HEADER..header_len)
+            .ok_or_else(|| invalid("truncated row table"))?;
+        let mut coded = Self::empty(head.width, head.height);
+        coded.codes.reserve(head.lit.min(bytes.len() / 4));
+        let image_words = coded.row_words - 2;
+        let last_word_bits = match head.width % 64 {
+            0 => u64::MAX,
+            r => (1u64 << r) - 1,
+        };
+        let mut start = header_len;
+        for y in 0..rows {
+            let end = le_u32(&table[4 * y..]) as usize;
+            let section = bytes
+                .get(start..end)
+                .ok_or_else(|| invalid(&format!("row {y} ends at byte {end}, out of bounds")))?;
+            coded.read_row(y, section, image_words, last_word_bits)?;
+            start = end;
+        }
+        if coded.codes.len() > head.lit {
+            return Err(invalid("more code words than lit pixels"));
+        }
+        Ok(coded)
+    }
+
+    /// Reads the section of row `y`.
+    fn read_row(
+        &mut self,
+        y: usize,
+        section: &[u8],
+        image_words: usize,
+        last_word_bits: u64,
+    ) -> Result<(), MatchError> {
+        let bad = |what: &str| invalid(&format!("row {y}: {what}"));
+        let n = usize::from(u16::from_le_bytes(
+            section
+                .get(..2)
+                .ok_or_else(|| bad("missing word count"))?
+                .try_into()
+                .expect("2 bytes"),
+        ));
+        let words_end = 2 + 10 * n;
+        let (positions, bits) = section
+            .get(2..words_end)
+            .ok_or_else(|| bad("truncated words"))?
+            .split_at(2 * n);
+        let row = y * self.row_words;
+        let mut next = 0usize;
+        let mut lit = 0usize;
+        for (p, b) in positions.chunks_exact(2).zip(bits.chunks_exact(8)) {
+            let k = usize::from(u16::from_le_bytes([p[0], p[1]]));
+            let word = u64::from_le_bytes(b.try_into().expect("8 bytes"));
+            let allowed = if k + 1 == image_words {
+                last_word_bits
+            } else {
+                u64::MAX
+            };
+            if k < next || k >= image_words || word == 0 || word & !allowed != 0 {
+                return Err(bad(&format!("bad word {word:#x} at position {k}")));
+            }
+            self.bits[row + k + 1] = word;
+            self.first[row + k + 1] = (self.codes.len() + lit) as u32;
+            lit += word.count_ones() as usize;
+            next = k + 1;
+        }
+        let codes = &section[words_end..];
+        if codes.len() != 4 * lit {
+            return Err(bad(&format!(
+                "{} bytes of code words, expected {} for {lit} lit pixels",
+                codes.len(),
+                4 * lit
+            )));
+        }
+        let before = self.codes.len();
+        self.codes.extend(codes.chunks_exact(4).map(le_u32));
+        if !valid_codes(&self.codes[before..]) {
+            return Err(bad("a code word is not a valid hue code"));
+        }
+        Ok(())
+    }
+}
+
+/// The fixed fields at the start of the byte form.
+struct Header {
+    width: usize,
+    height: usize,
+    lit: usize,
+}
+
+impl Header {
+    fn read(bytes: &[u8]) -> Result<Self, MatchError> {
+        let fixed = bytes
+            .get(..FIXED_HEADER)
+            .ok_or_else(|| invalid("shorter than its 20-byte header"))?;
+        if &fixed[..8] != MAGIC {
+            return Err(invalid(
+                "missing the CDSCODE2 header (older forms must be re-coded)",
+            ));
+        }
+        let (width, height) = (le_u32(&fixed[8..]) as usize, le_u32(&fixed[12..]) as usize);
+        if width == 0 || width > usize::from(u16::MAX) || height > 1 << 16 {
+            return Err(invalid(&format!(
+                "image size {width}x{height} out of range (expected width 1..=65535, height <= 65536)"
+            )));
+        }
+        Ok(Self {
+            width,
+            height,
+            lit: le_u32(&fixed[16..]) as usize,
+        })
+    }
+}
+
+/// The little-endian u32 at the start of `bytes` (at least 4 bytes).
+#[inline(always)]
+fn le_u32(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"))
 }
 
 /// The code word of a hue with a sector.
@@ -359,46 +459,21 @@ unsafe fn lit_bits_avx2(chunk: &[u32], threshold: u8) -> u64 {
     bits
 }
 
-/// Whether a code word could have been produced by [`code_word`].
-fn valid_code(code: u32) -> bool {
-    let sector = (code >> SECTOR_SHIFT) & 7;
-    let rank = (code & 0x7fff) as usize;
-    (1..=6).contains(&sector)
-        && rank < Ranks::get().values.len()
-        && code >> MAX_SHIFT != 0
-        && code & 0x00fc_0000 == 0
+/// Whether every code word could have been produced by [`code_word`]
+/// (branch-free, so that the check vectorizes).
+fn valid_codes(codes: &[u32]) -> bool {
+    let ranks = Ranks::get().values.len() as u32;
+    codes.iter().fold(true, |ok, &code| {
+        let sector = (code >> SECTOR_SHIFT) & 7;
+        ok & (sector.wrapping_sub(1) < 6)
+            & ((code & 0x7fff) < ranks)
+            & (code >> MAX_SHIFT != 0)
+            & (code & 0x00fc_0000 == 0)
+    })
 }
 
 fn invalid(what: &str) -> MatchError {
     MatchError::InvalidCodedTarget(what.to_string())
-}
-
-/// A little-endian cursor over bytes that reports truncation.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], MatchError> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
-        let end = end.ok_or_else(|| invalid(&format!("truncated at byte {}", self.at)))?;
-        let out = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(out)
-    }
-
-    fn u16(&mut self) -> Result<u16, MatchError> {
-        Ok(u16::from_le_bytes(
-            self.take(2)?.try_into().expect("2 bytes"),
-        ))
-    }
-
-    fn u32(&mut self) -> Result<u32, MatchError> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
-    }
 }
 
 #[cfg(test)]
@@ -421,7 +496,8 @@ mod tests {
     fn encodes_only_pixels_with_a_sector() {
         let coded = CodedTarget::encode(&sample());
         assert_eq!(coded.lit_pixels(), 5);
-        assert_eq!(coded.codes().next().map(|c| c >> MAX_SHIFT), Some(200));
+        assert_eq!(coded.codes()[0] >> MAX_SHIFT, 200);
+        assert_eq!(coded.codes()[4] >> MAX_SHIFT, 9);
     }
 
     #[test]
@@ -429,6 +505,20 @@ mod tests {
         let coded = CodedTarget::encode(&sample());
         let back = CodedTarget::from_bytes(&coded.to_bytes()).unwrap();
         assert_eq!(back, coded);
+    }
+
+    #[test]
+    fn a_prefix_holds_the_first_rows() {
+        let image = sample();
+        let bytes = CodedTarget::encode(&image).to_bytes();
+        for rows in 0..=3 {
+            let len = CodedTarget::prefix_len(&bytes[..CodedTarget::header_len(3)], rows).unwrap();
+            let back = CodedTarget::from_prefix(&bytes[..len], rows).unwrap();
+            assert_eq!(back, CodedTarget::encode_rows(&image, rows), "rows {rows}");
+        }
+        // Rows 0 and 1 hold 4 lit pixels: 4 words of 2 + 8 bytes, 2 counts, 4 codes.
+        let two = CodedTarget::prefix_len(&bytes, 2).unwrap();
+        assert_eq!(two, CodedTarget::header_len(3) + 2 * 2 + 3 * 10 + 4 * 4);
     }
 
     #[test]
@@ -443,6 +533,11 @@ mod tests {
         let mut bad = bytes.clone();
         let sector_byte = bad.len() - 2;
         bad[sector_byte] = 0xff;
-        assert!(CodedTarget::from_bytes(&bad).is_err());
+        let err = CodedTarget::from_bytes(&bad).unwrap_err().to_string();
+        assert!(err.contains("row 2"), "{err}");
+        let mut old = bytes.clone();
+        old[7] = b'1';
+        let err = CodedTarget::from_bytes(&old).unwrap_err().to_string();
+        assert!(err.contains("CDSCODE2"), "{err}");
     }
 }

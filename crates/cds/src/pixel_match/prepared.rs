@@ -211,6 +211,7 @@ impl PreparedMask {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("popcnt")
             && std::arch::is_x86_feature_detected!("bmi1")
+            && std::arch::is_x86_feature_detected!("bmi2")
         {
             // SAFETY: the CPU supports the features `counts_popcnt` is compiled for.
             return unsafe { kernel.counts_popcnt() };
@@ -244,7 +245,7 @@ impl Kernel<'_> {
     fn counts(&self) -> Vec<i64> {
         let mut counts = vec![0i64; self.shifts.len()];
         let row_words = self.target.row_words();
-        let (bits, block, slots) = (self.target.bits(), self.target.block(), self.target.slots());
+        let (bits, first, codes) = (self.target.bits(), self.target.first(), self.target.codes());
         for w in &self.words.words {
             let words = &self.words.accepts[w.first as usize..];
             for (count, &(dx, dy)) in counts.iter_mut().zip(self.shifts) {
@@ -260,7 +261,9 @@ impl Kernel<'_> {
                     cand &= cand - 1;
                     let word = words[(w.bits & ((1u64 << j) - 1)).count_ones() as usize];
                     let t = sh + j as usize;
-                    let code = slots[block[wi + (t >> 6)] as usize + (t & 63)];
+                    let tw = wi + (t >> 6);
+                    let below = bits[tw] & ((1u64 << (t & 63)) - 1);
+                    let code = codes[first[tw] as usize + below.count_ones() as usize];
                     hits += u32::from(bright(code, self.threshold) & accepts(word, code));
                 }
                 *count += i64::from(hits);
