@@ -1,15 +1,18 @@
 //! The preprocessed library format: every target already coded for scoring
-//! ([`CodedTarget::to_bytes`]: lit pixels as per-row runs plus one code word
-//! each), compressed, in one file that a search reads instead of the images.
+//! ([`CodedTarget::to_bytes`]: row by row, the lit bitmap words plus one code
+//! word per lit pixel), stored or compressed, in one file that a search reads
+//! instead of the images.
 //!
 //! Layout (integers little-endian):
-//! - header, 32 bytes: magic `CDSINDEX`, version (u32, 1), codec (u32: 0 =
+//! - header, 32 bytes: magic `CDSINDEX`, version (u32, 2), codec (u32: 0 =
 //!   stored, 1 = zstd), record count (u64), offset of the table of contents (u64);
 //! - the records, one after another;
 //! - the table of contents, per record: offset (u64), stored length (u32),
 //!   raw length (u32), width (u32), height (u32), name length (u32), name (UTF-8).
 //!
 //! Records are read with positioned reads, so many threads share one file.
+//! A stored record is read only up to the last row the masks need, and
+//! loading it copies bitmap words and code words without per-pixel work.
 
 use crate::library::LibraryEntry;
 use crate::progress::Progress;
@@ -23,7 +26,7 @@ use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"CDSINDEX";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const HEADER_LEN: u64 = 32;
 /// Targets coded in parallel before their records are written.
 const CHUNK: usize = 256;
@@ -276,7 +279,9 @@ impl IndexLibrary {
         }
         let version = h.u32().unwrap_or(0);
         if version != VERSION {
-            return Err(invalid(format!("version {version}, expected {VERSION}")));
+            return Err(invalid(format!(
+                "version {version}, expected {VERSION} (rebuild it with `cdsearch library index`)"
+            )));
         }
         let codec = h.u32().unwrap_or(u32::MAX);
         if codec > 1 {
@@ -338,6 +343,30 @@ impl IndexLibrary {
         read_at(&self.file, &mut buf, e.offset)?;
         Ok(buf)
     }
+
+    /// Reads rows `0..rows` of an uncompressed record (its header, then the
+    /// prefix the header says holds those rows) into `buf`.
+    fn read_stored_rows(
+        &self,
+        e: &TocEntry,
+        rows: usize,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), TargetError> {
+        let stored = e.stored_len as usize;
+        let header = CodedTarget::header_len(e.height as usize).min(stored);
+        buf.resize(header, 0);
+        read_at(&self.file, buf, e.offset)?;
+        let len = CodedTarget::prefix_len(buf, rows).map_err(TargetError::Coded)?;
+        if len > stored {
+            return Err(TargetError::Source(format!(
+                "damaged record in index {}: rows end at byte {len}, past its {stored} bytes",
+                self.path.display()
+            )));
+        }
+        buf.resize(len, 0);
+        read_at(&self.file, &mut buf[header..], e.offset + header as u64)?;
+        Ok(())
+    }
 }
 
 #[cfg(unix)]
@@ -359,6 +388,8 @@ fn read_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<
 }
 
 thread_local! {
+    /// One record buffer per thread, reused across records.
+    static RECORD: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     /// One zstd decompression context per thread, reused across records.
     static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
         const { RefCell::new(None) };
@@ -384,19 +415,22 @@ impl TargetSource for IndexLibrary {
         &self.toc[index].name
     }
 
-    fn load(&self, index: usize, _rows: usize) -> Result<CodedTarget, TargetError> {
+    fn load(&self, index: usize, rows: usize) -> Result<CodedTarget, TargetError> {
         let e = &self.toc[index];
-        let stored = self.read_record(e)?;
-        let raw = match self.codec {
-            0 => stored,
-            _ => decompress(&stored, e.raw_len as usize).map_err(|err| {
-                TargetError::Source(format!(
-                    "damaged record in index {}: {err}",
-                    self.path.display()
-                ))
-            })?,
-        };
-        CodedTarget::from_bytes(&raw).map_err(TargetError::Coded)
+        if self.codec == 0 {
+            return RECORD.with(|cell| {
+                let mut buf = cell.borrow_mut();
+                self.read_stored_rows(e, rows, &mut buf)?;
+                CodedTarget::from_prefix(&buf, rows).map_err(TargetError::Coded)
+            });
+        }
+        let raw = decompress(&self.read_record(e)?, e.raw_len as usize).map_err(|err| {
+            TargetError::Source(format!(
+                "damaged record in index {}: {err}",
+                self.path.display()
+            ))
+        })?;
+        CodedTarget::from_prefix(&raw, rows).map_err(TargetError::Coded)
     }
 }
 
@@ -442,7 +476,9 @@ mod tests {
                 assert_eq!(index.name(i), entry.name);
                 assert_eq!(index.size(i), (1210, 566));
                 let expected = load_image_target(&entry.path, usize::MAX).unwrap();
-                assert_eq!(index.load(i, 0).unwrap(), expected);
+                assert_eq!(index.load(i, usize::MAX).unwrap(), expected);
+                let first_rows = load_image_target(&entry.path, 300).unwrap();
+                assert_eq!(index.load(i, 300).unwrap(), first_rows);
             }
         }
     }

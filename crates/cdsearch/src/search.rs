@@ -133,7 +133,7 @@ pub fn load_image_target(path: &Path, rows: usize) -> Result<CodedTarget, Target
     DECODE_BUFFER.with(|cell| {
         let mut image = cell.borrow_mut();
         cds::decode::decode_rgb_rows_into(&bytes, rows, &mut image)?;
-        Ok(CodedTarget::encode(&image))
+        Ok(CodedTarget::encode_rows(&image, rows))
     })
 }
 

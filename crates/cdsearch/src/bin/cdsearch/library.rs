@@ -15,8 +15,8 @@ pub enum LibraryCommand {
     /// tracts colored by depth, label areas), for trying and benchmarking.
     Synth(SynthArgs),
     /// Preprocess a library into one index file that searches read instead
-    /// of the images: every target coded once for scoring (lit pixels as
-    /// per-row runs plus a code word each), zstd-compressed.
+    /// of the images: every target coded once for scoring (row by row, the
+    /// lit bitmap words plus a code word per lit pixel), stored or zstd-compressed.
     Index(IndexArgs),
     /// Write the derived images the shape stage (`search --shape`) reads:
     /// `<name>.zgap.png` next to each target (and `<name>.grad.png` with
@@ -39,8 +39,9 @@ pub struct IndexArgs {
     /// The index file to write (e.g. library.cdsindex).
     #[arg(long)]
     out: PathBuf,
-    /// zstd compression level (1-19); 0 stores the records uncompressed.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(0..=19))]
+    /// zstd compression level (1-19); 0, the default, stores the records
+    /// uncompressed: searches read only the rows they need and load fastest.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i32).range(0..=19))]
     level: i32,
 }
 
