@@ -20,8 +20,8 @@ use burst_aws::stack::{
 use burst_aws::{AwsClients, DynamoTaskTable, S3ObjectStore};
 use cds::pixel_match::MatchParams;
 use cdsearch::aws::{
-    follow, library_parameters, mask_key, name_masks, plan_library_upload, submit, FollowOptions,
-    Submission,
+    follow, job_request, library_parameters, mask_key, name_masks, plan_library_upload, submit,
+    FollowOptions, Submission,
 };
 use cdsearch::job::{local_runtime, outcome_report, StoreResolver, COMBINER_NAME, WORKER_NAME};
 use cdsearch::library::{derived_name, discover, DerivedKind};
@@ -390,10 +390,47 @@ async fn submit_starts_the_job_on_the_stack_s_manager() {
     assert!(stderr.contains("nostack-manager"), "{stderr}");
 }
 
-/// The deployed stack's part, played by the test: the job runs on the local runtime with the
-/// search worker reading masks and library from moto's S3 through the `StoreResolver` (a random
-/// key-list copy per batch), and its status and outcome are written where the stack's
-/// combiner writes them, while the client follows the job.
+/// The deployed stack's part, played by the test: runs the job on the local runtime, with the
+/// search worker reading masks and library from moto's S3 through the `StoreResolver` (a
+/// random key-list copy per batch), then stores its outcome and status where the stack's
+/// combiner does (search bucket, task table). Returns the outcome.
+async fn play_stack(
+    clients: &AwsClients,
+    tasks: &DynamoTaskTable,
+    request: burst::JobRequest,
+) -> burst::JobOutcome {
+    let stores = clients.clone();
+    let resolver = StoreResolver::new(
+        move |bucket: &str| {
+            Ok(Arc::new(S3ObjectStore::new(&stores, bucket)) as Arc<dyn ObjectStore>)
+        },
+        8,
+    );
+    let runtime = local_runtime(Arc::new(resolver))
+        .poll_interval(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let job_id = request.job_id.clone().unwrap();
+    let outcome = runtime.run(request).await.unwrap();
+    assert_eq!(outcome.state, JobState::Succeeded, "{outcome:?}");
+    let status = runtime
+        .backends()
+        .tasks
+        .get_status(&job_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let outcome_key = status.outcome_key.clone().unwrap();
+    S3ObjectStore::new(clients, SEARCHES)
+        .put(&outcome_key, serde_json::to_vec(&outcome).unwrap())
+        .await
+        .unwrap();
+    tasks.put_status(&status).await.unwrap();
+    outcome
+}
+
+/// A job submitted with the library functions and followed while the test plays the stack
+/// ([`play_stack`]): the same hits as a local search.
 #[tokio::test]
 async fn a_submitted_job_is_followed_to_the_hits_of_a_local_search() {
     let moto = Moto::start().await;
@@ -456,34 +493,8 @@ async fn a_submitted_job_is_followed_to_the_hits_of_a_local_search() {
         tokio::spawn(async move { follow(&clients, &stack, &job_id, &options, |_| {}).await })
     };
 
-    let stores = clients.clone();
-    let resolver = StoreResolver::new(
-        move |bucket: &str| {
-            Ok(Arc::new(S3ObjectStore::new(&stores, bucket)) as Arc<dyn ObjectStore>)
-        },
-        8,
-    );
-    let runtime = local_runtime(Arc::new(resolver))
-        .poll_interval(Duration::from_millis(50))
-        .build()
-        .unwrap();
-    let outcome = runtime.run(request).await.unwrap();
-    assert_eq!(outcome.state, JobState::Succeeded, "{outcome:?}");
+    let outcome = play_stack(&clients, &tasks, request).await;
     assert_eq!(outcome.num_batches, 3);
-    let status = runtime
-        .backends()
-        .tasks
-        .get_status(&job_id)
-        .await
-        .unwrap()
-        .unwrap();
-    let outcome_key = status.outcome_key.clone().unwrap();
-    let searches = S3ObjectStore::new(&clients, SEARCHES);
-    searches
-        .put(&outcome_key, serde_json::to_vec(&outcome).unwrap())
-        .await
-        .unwrap();
-    tasks.put_status(&status).await.unwrap();
 
     let followed = following.await.unwrap().unwrap();
     assert_eq!(followed, outcome);
@@ -505,4 +516,92 @@ async fn a_submitted_job_is_followed_to_the_hits_of_a_local_search() {
         remote[1].1[0].0,
         "VT016795_115C08_AE_01-20200221_61_I2-m-CH1_01.tif"
     );
+}
+
+/// `cdsearch submit --wait`: the CLI follows the job the test runs for the stack (rebuilt from
+/// the job id the CLI reports and the same flags) and prints the hits of a local search, masks
+/// named as given.
+#[tokio::test]
+async fn submit_wait_prints_the_ranked_hits() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let moto = Moto::start().await;
+    let clients = moto.clients().await;
+    create_buckets(&clients).await;
+    let tasks = DynamoTaskTable::new(&clients, TASKS);
+    tasks.create_table().await.unwrap();
+    let stack = Stack::discover(&clients, deploy_stack(&moto, &clients).await)
+        .await
+        .unwrap();
+    let libraries = S3ObjectStore::new(&clients, LIBRARIES);
+    let plan = plan_library_upload(&sample("library"), SAMPLE_PREFIX, 100).unwrap();
+    upload_library(Arc::new(libraries.clone()), &plan, 4, Arc::new(|_| {}))
+        .await
+        .unwrap();
+
+    let masks = sample_masks();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cdsearch"))
+        .args(["submit", "--wait", "--format", "json", "--top", "5"])
+        .args(["--xy-shift", "2", "--mirror", "--batch-size", "4"])
+        .args(["--mask", masks[0].to_str().unwrap()])
+        .args(["--mask", masks[1].to_str().unwrap()])
+        .args([
+            "--library",
+            SAMPLE_PREFIX,
+            "--bucket",
+            LIBRARIES,
+            "--stack",
+            STACK,
+        ])
+        .args(["--endpoint", &moto.endpoint])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let job_id = line
+        .strip_prefix("job ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no job id in {line:?}"))
+        .to_owned();
+    assert!(line.contains("started on cds-manager"), "{line}");
+
+    let params = MatchParams {
+        xy_shift: 2,
+        mirror_mask: true,
+        ..MatchParams::default()
+    };
+    let names: Vec<String> = masks.iter().map(|p| p.display().to_string()).collect();
+    let submission = Submission {
+        masks: Vec::new(),
+        params: params.clone(),
+        top: 5,
+        libraries: vec![library_parameters(&libraries, LIBRARIES, SAMPLE_PREFIX)
+            .await
+            .unwrap()],
+        batch_size: Some(4),
+        shape: Default::default(),
+    };
+    let keys = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| mask_key(&job_id, i, name))
+        .collect();
+    let request = job_request(&stack, &job_id, &submission, keys).unwrap();
+    assert_eq!(play_stack(&clients, &tasks, request).await.num_batches, 2);
+
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let report: SearchReport = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        report.masks.iter().map(|m| &m.mask_id).collect::<Vec<_>>(),
+        names.iter().collect::<Vec<_>>()
+    );
+    assert_eq!(ranking(&report, relative), local_ranking(&params, 5));
 }
