@@ -41,7 +41,13 @@ impl AwsBackends {
     /// Builds the clients (endpoints, region and credentials from the environment, see
     /// [`AwsSettings::from_env`]) and the backends over them.
     pub async fn new(env: &FunctionEnv) -> Self {
-        let clients = AwsSettings::from_env().clients().await;
+        Self::with_settings(env, &AwsSettings::from_env()).await
+    }
+
+    /// Builds the clients from `settings` and the backends over them (tests and tools that talk
+    /// to the same deployment as the functions).
+    pub async fn with_settings(env: &FunctionEnv, settings: &AwsSettings) -> Self {
+        let clients = settings.clients().await;
         let starter: Arc<dyn StateMachineStarter> = match &env.state_machine_arn {
             Some(arn) => Arc::new(SfnStarter::new(&clients, arn.clone())),
             None => Arc::new(NoStateMachine),
