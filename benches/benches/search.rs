@@ -97,8 +97,12 @@ fn bench_search(c: &mut Criterion) {
         .iter()
         .map(|b| cds::decode::decode_rgb_rows(b, rows).unwrap())
         .collect();
-    let coded: Vec<_> = decoded.iter().map(CodedTarget::encode).collect();
+    let coded: Vec<_> = decoded
+        .iter()
+        .map(|img| CodedTarget::encode_rows(img, rows))
+        .collect();
     let index = IndexLibrary::open(&index_path).unwrap();
+    let stored = IndexLibrary::open(&stored_path).unwrap();
 
     let mut split = c.benchmark_group("search_split_one_core");
     split.throughput(Throughput::Elements(IMAGES));
@@ -120,7 +124,7 @@ fn bench_search(c: &mut Criterion) {
     split.bench_function("code_target", |b| {
         b.iter(|| {
             for img in &decoded {
-                std::hint::black_box(CodedTarget::encode(img));
+                std::hint::black_box(CodedTarget::encode_rows(img, rows));
             }
         })
     });
@@ -131,13 +135,15 @@ fn bench_search(c: &mut Criterion) {
             }
         })
     });
-    split.bench_function("index_load", |b| {
-        b.iter(|| {
-            for i in 0..index.len() {
-                std::hint::black_box(index.load(i, rows).unwrap());
-            }
-        })
-    });
+    for (name, index) in [("index_zstd_load", &index), ("index_stored_load", &stored)] {
+        split.bench_function(name, |b| {
+            b.iter(|| {
+                for i in 0..index.len() {
+                    std::hint::black_box(index.load(i, rows).unwrap());
+                }
+            })
+        });
+    }
     split.finish();
 
     let lit: usize = coded.iter().map(CodedTarget::lit_pixels).sum();
