@@ -344,10 +344,15 @@ fn synth(dir: &Path, seed: &str, format: &str) -> Vec<PathBuf> {
         format,
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let mut files: Vec<_> = std::fs::read_dir(dir)
+    let (derived, mut files): (Vec<_>, Vec<_>) = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .collect();
+        .partition(|p| cdsearch::library::is_derived_path(p));
+    assert_eq!(
+        derived.len(),
+        2 * files.len(),
+        "z-gap and gradient per image"
+    );
     files.sort();
     files
 }
