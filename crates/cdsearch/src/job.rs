@@ -304,16 +304,21 @@ pub trait LibraryResolver: Send + Sync {
 /// job's masks and returns the batch's hits per mask.
 pub struct SearchWorker {
     resolver: Arc<dyn LibraryResolver>,
-    /// Prepared mask sets by (bucket, keys, parameters), reused across batches.
-    masks: Mutex<HashMap<String, Arc<Vec<Mask>>>>,
+    /// Prepared mask sets by (bucket, keys, parameters), reused across
+    /// batches: the most recently used last, at most [`MASK_SETS_KEPT`].
+    masks: Mutex<Vec<(String, Arc<Vec<Mask>>)>>,
 }
+
+/// How many prepared mask sets a worker keeps: a Lambda worker serves one
+/// job's batches, a long-running server many jobs, whose masks must not pile up.
+pub const MASK_SETS_KEPT: usize = 8;
 
 impl SearchWorker {
     /// A worker reading masks and libraries through `resolver`.
     pub fn new(resolver: Arc<dyn LibraryResolver>) -> Self {
         Self {
             resolver,
-            masks: Mutex::new(HashMap::new()),
+            masks: Mutex::new(Vec::new()),
         }
     }
 
@@ -326,8 +331,8 @@ impl SearchWorker {
             "{}\n{:?}\n{match_params:?}",
             params.search_bucket, params.mask_keys
         );
-        if let Some(masks) = self.lock_masks().get(&cache_key) {
-            return Ok(masks.clone());
+        if let Some(masks) = self.cached_masks(&cache_key) {
+            return Ok(masks);
         }
         let mut masks = Vec::with_capacity(params.mask_keys.len());
         for (key, mask_params) in params.mask_keys.iter().zip(&match_params) {
@@ -335,11 +340,31 @@ impl SearchWorker {
             masks.push(prepare_mask(key, &bytes, mask_params)?);
         }
         let masks = Arc::new(masks);
-        self.lock_masks().insert(cache_key, masks.clone());
+        let mut cached = self.lock_masks();
+        cached.retain(|(key, _)| *key != cache_key);
+        if cached.len() >= MASK_SETS_KEPT {
+            cached.remove(0);
+        }
+        cached.push((cache_key, masks.clone()));
         Ok(masks)
     }
 
-    fn lock_masks(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Vec<Mask>>>> {
+    /// The cached mask set under `key`, marked as the most recently used.
+    fn cached_masks(&self, key: &str) -> Option<Arc<Vec<Mask>>> {
+        let mut cached = self.lock_masks();
+        let at = cached.iter().position(|(k, _)| k == key)?;
+        let entry = cached.remove(at);
+        let masks = entry.1.clone();
+        cached.push(entry);
+        Some(masks)
+    }
+
+    /// How many prepared mask sets the worker holds.
+    pub fn cached_mask_sets(&self) -> usize {
+        self.lock_masks().len()
+    }
+
+    fn lock_masks(&self) -> std::sync::MutexGuard<'_, Vec<(String, Arc<Vec<Mask>>)>> {
         self.masks.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -166,3 +166,44 @@ async fn object_store_layout_through_the_runtime_matches_the_direct_search() {
     assert_eq!(report.unreadable.len(), 1);
     assert_eq!(report.unreadable[0].image_name, "lib/images/broken.tif");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_running_worker_keeps_a_bounded_number_of_mask_sets() {
+    use burst::{Worker, WorkerEvent};
+    use cdsearch::job::{SearchWorker, MASK_SETS_KEPT};
+
+    let entries = discover(&[PathBuf::from(format!("{SAMPLE}/library"))]).expect("sample");
+    let files = FileLibrary::new(entries);
+    let count = files.len();
+    let resolver = LocalResolver::new(HashMap::from([(
+        "sample".to_owned(),
+        Arc::new(files) as Arc<dyn TargetSource + Send + Sync>,
+    )]));
+    let worker = SearchWorker::new(Arc::new(resolver));
+    let event = |params: &SearchJobParameters| WorkerEvent {
+        tasks_table_name: "tasks".into(),
+        job_id: "job".into(),
+        batch_id: 0,
+        start_index: 0,
+        end_index: count as u64,
+        job_parameters: serde_json::to_value(params).unwrap(),
+        attempt: 1,
+        row_ttl_secs: 60,
+    };
+    // Each mask threshold is another prepared mask set, as other jobs would be.
+    let mut first = None;
+    for threshold in 10..10 + 2 * MASK_SETS_KEPT as u8 {
+        let mut params = job_params(vec![library("sample", "", "", count)], &mask_path());
+        params.mask_thresholds = vec![threshold];
+        let result = worker.process(&event(&params)).await.expect("batch");
+        first.get_or_insert(result);
+        assert!(worker.cached_mask_sets() <= MASK_SETS_KEPT);
+    }
+    assert_eq!(worker.cached_mask_sets(), MASK_SETS_KEPT);
+    // The first set was evicted: scoring it again prepares it anew, same hits.
+    let mut params = job_params(vec![library("sample", "", "", count)], &mask_path());
+    params.mask_thresholds = vec![10];
+    let again = worker.process(&event(&params)).await.expect("batch");
+    assert_eq!(Some(again), first);
+    assert_eq!(worker.cached_mask_sets(), MASK_SETS_KEPT);
+}
