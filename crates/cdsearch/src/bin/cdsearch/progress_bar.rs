@@ -17,6 +17,16 @@ impl Bar {
         let bar = std::io::stderr().is_terminal().then(ProgressBar::hidden);
         Self { bar, label }
     }
+
+    /// Moves the bar forward to `done` steps, for callers that report running totals (possibly
+    /// out of order, from concurrent tasks).
+    pub fn advance_to(&self, done: u64) {
+        if let Some(bar) = &self.bar {
+            if done > bar.position() {
+                bar.set_position(done);
+            }
+        }
+    }
 }
 
 impl Progress for Bar {

@@ -127,16 +127,13 @@ fn search_on_runtime(
         let mut progress = handle.progress();
         let wait = handle.wait();
         tokio::pin!(wait);
-        let mut shown = 0;
         let outcome = loop {
             tokio::select! {
                 outcome = &mut wait => break outcome,
                 changed = progress.changed() => match changed {
                     Ok(()) => {
                         let now = *progress.borrow();
-                        let done = now.completed + now.failed;
-                        bar.advance(done.saturating_sub(shown));
-                        shown = shown.max(done);
+                        bar.advance_to(now.completed + now.failed);
                     }
                     Err(_) => break (&mut wait).await,
                 },

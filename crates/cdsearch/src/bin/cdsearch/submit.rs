@@ -175,7 +175,6 @@ pub fn run(args: SubmitArgs) -> anyhow::Result<()> {
         eprintln!("job {job_id} started on {}", stack.functions.manager);
         let bar = Bar::new("batches");
         let started = AtomicBool::new(false);
-        let shown = std::sync::atomic::AtomicU64::new(0);
         let outcome = follow(
             &clients,
             &stack,
@@ -185,8 +184,7 @@ pub fn run(args: SubmitArgs) -> anyhow::Result<()> {
                 if !started.swap(true, Ordering::Relaxed) {
                     bar.start(progress.total);
                 }
-                let done = progress.completed + progress.failed;
-                bar.advance(done.saturating_sub(shown.fetch_max(done, Ordering::Relaxed)));
+                bar.advance_to(progress.completed + progress.failed);
             },
         )
         .await;

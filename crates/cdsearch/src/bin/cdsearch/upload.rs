@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -80,12 +79,8 @@ pub fn upload(args: UploadArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let bar = Arc::new(Bar::new("uploading"));
     bar.start(plan.steps());
-    let shown = Arc::new(AtomicU64::new(0));
     let progress_bar = bar.clone();
-    let progress = Arc::new(move |done: u64| {
-        let before = shown.fetch_max(done, Ordering::Relaxed);
-        progress_bar.advance(done.saturating_sub(before));
-    });
+    let progress = Arc::new(move |done: u64| progress_bar.advance_to(done));
     let summary = tokio_runtime()?.block_on(async {
         let clients = args.aws.clients().await;
         let store: Arc<dyn ObjectStore> =
