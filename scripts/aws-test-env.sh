@@ -7,7 +7,9 @@
 #        scripts/aws-test-env.sh env       print `export` lines that put the tools on PATH
 #        scripts/aws-test-env.sh lint      cfn-lint on template.yaml, asl-validator on statemachine/*.json
 # The emulators themselves are started and stopped by the test fixtures
-# (crates/burst-aws/tests/common), on free loopback ports.
+# (crates/burst-aws/tests/common; crates/cdsearch-lambda/tests/support runs whole jobs under
+# `cargo lambda watch --only-lambda-apis`), on free loopback ports. Those tests fail when the
+# tools are missing, unless CDS_SKIP_EMULATOR_TESTS is set.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="$ROOT/.venv"

@@ -198,7 +198,10 @@ async fn a_search_through_the_lambda_emulator_equals_the_local_runtime() {
     assert!(count(&calls, MONITOR, "RequestResponse", false) >= 1);
     assert_eq!(count(&calls, COMBINER, "RequestResponse", false), 1);
     assert!(calls.iter().all(|c| c.status == 200), "{calls:?}");
-    assert_eq!(stack.sfn.started(), [run.outcome.job_id.clone()]);
+    assert_eq!(
+        stack.sfn.started(),
+        std::slice::from_ref(&run.outcome.job_id)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

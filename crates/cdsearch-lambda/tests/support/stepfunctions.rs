@@ -201,8 +201,8 @@ impl StepFunctions {
     pub async fn wait_for(&self, name: &str, timeout: Duration) -> Option<Ended> {
         let mut ended = self.shared.execution(name).subscribe();
         let waited = tokio::time::timeout(timeout, ended.wait_for(Option::is_some)).await;
-        let end = waited.ok()?.ok()?.clone();
-        end
+        let end = waited.ok().and_then(Result::ok).map(|end| end.clone());
+        end.flatten()
     }
 
     /// Names of the executions started so far, in order.
