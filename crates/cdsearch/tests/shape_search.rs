@@ -246,3 +246,96 @@ fn shape_top_limits_the_scored_hits() {
         .iter()
         .all(|s| top2.iter().any(|t| t["imageName"] == s["imageName"])));
 }
+
+/// The shape stage in the combiner over NeuronBridge's object-store layout:
+/// derived images under the target's key with the suffix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn combiner_reads_derived_images_from_an_object_store() {
+    use burst::local::MemoryObjectStore;
+    use burst::ObjectStore;
+    use cdsearch::job::{
+        key_list_key, local_runtime, outcome_report, search_request, SearchJobParameters,
+        ShapeJobParameters, StoreResolver,
+    };
+    use cdsearch::library::{derived_name, discover, find_derived, DerivedKind};
+    use std::sync::Arc;
+
+    let golden_file: Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(FIXTURES).join("golden-shape.json")).unwrap(),
+    )
+    .unwrap();
+    let cases = golden_file["cases"].as_array().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    build_library(dir.path());
+    let store = Arc::new(MemoryObjectStore::default());
+    store
+        .put("masks/m.tif", std::fs::read(fixture(MASKS[0])).unwrap())
+        .await
+        .unwrap();
+    let mut keys = Vec::new();
+    for entry in discover(&[dir.path().to_path_buf()]).unwrap() {
+        let key = format!("lib/{}", entry.name);
+        store
+            .put(&key, std::fs::read(&entry.path).unwrap())
+            .await
+            .unwrap();
+        for kind in DerivedKind::ALL {
+            if let Some(path) = find_derived(&entry.path, kind) {
+                let bytes = std::fs::read(path).unwrap();
+                store.put(&derived_name(&key, kind), bytes).await.unwrap();
+            }
+        }
+        keys.push(key);
+    }
+    let list = serde_json::to_vec(&keys).unwrap();
+    store.put(&key_list_key("lib", 0), list).await.unwrap();
+    let shared: Arc<dyn ObjectStore> = store;
+    let resolver = StoreResolver::new(move |_bucket| Ok(shared.clone()), 4);
+    let params: SearchJobParameters = serde_json::from_value(serde_json::json!({
+        "searchBucket": "b",
+        "maskKeys": ["masks/m.tif"],
+        "minMatchingPixRatio": 0.0,
+        "libraries": [{
+            "libraryName": "lib",
+            "libraryBucket": "b",
+            "searchedNeuronsFolder": "lib",
+            "lsize": keys.len(),
+        }],
+    }))
+    .unwrap();
+    let mut request = search_request(&params, 2).unwrap();
+    ShapeJobParameters {
+        shape: true,
+        shape_top: 300,
+    }
+    .add_to(&mut request.job_parameters);
+    let runtime = local_runtime(Arc::new(resolver))
+        .poll_interval(std::time::Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let outcome = runtime.run(request).await.unwrap();
+    let report = outcome_report(&outcome).unwrap();
+    let hits = &report.masks[0].results;
+    assert_eq!(hits.len(), 4, "{hits:#?}");
+    for hit in &hits[..3] {
+        let stem = hit
+            .image_name
+            .trim_start_matches("lib/")
+            .trim_end_matches(".tif");
+        let expected = golden(cases, MASKS[0], stem);
+        let shape = hit.shape.expect("shape results");
+        assert!(shape.shape_scored, "{hit:?}");
+        assert_eq!(shape.shape_score, expected["shapeScore"], "{stem}");
+        assert_eq!(
+            shape.gradient_area_gap, expected["gradientAreaGap"],
+            "{stem}"
+        );
+        assert_eq!(
+            shape.high_expression_area, expected["highExpressionArea"],
+            "{stem}"
+        );
+        assert_eq!(hit.library_name.as_deref(), Some("lib"));
+    }
+    assert_eq!(hits[3].image_name, format!("lib/{UNSHAPED}"));
+    assert!(!hits[3].shape.expect("marked").shape_scored);
+}
