@@ -162,3 +162,81 @@ impl Worker for Metered<'_> {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use burst::local::{MemoryObjectStore, MemoryTaskTable};
+    use burst::manager::Deployment;
+    use burst::{BackendError, TaskTable};
+    use burst_aws::{AwsSettings, LambdaInvoker, SfnStarter};
+
+    use super::*;
+
+    /// Doubles the batch's item count, or fails on batch 13.
+    struct Doubler;
+
+    #[async_trait]
+    impl Worker for Doubler {
+        async fn process(&self, event: &WorkerEvent) -> Result<PartialResult, TaskError> {
+            if event.batch_id == 13 {
+                return Err(TaskError::new("batch 13 is unlucky"));
+            }
+            let items = event.end_index - event.start_index;
+            Ok(PartialResult::json(json!({ "double": 2 * items })).with_count(items))
+        }
+    }
+
+    /// Backends over an in-memory task table (the AWS clients are built but never called).
+    async fn backends(tasks: Arc<MemoryTaskTable>) -> AwsBackends {
+        let clients = AwsSettings::emulator("http://127.0.0.1:9").clients().await;
+        AwsBackends {
+            burst: burst::Backends {
+                tasks,
+                store: Arc::new(MemoryObjectStore::default()),
+                invoker: Arc::new(LambdaInvoker::new(&clients)),
+                starter: Arc::new(SfnStarter::new(&clients, "arn:unused")),
+            },
+            deployment: Deployment::default(),
+            clients,
+        }
+    }
+
+    fn event(batch_id: u64) -> Value {
+        json!({
+            "tasksTableName": "tasks", "jobId": "job-1", "batchId": batch_id,
+            "startIndex": 10, "endIndex": 14, "jobParameters": {}
+        })
+    }
+
+    #[tokio::test]
+    async fn the_worker_writes_its_row_once_and_reports_whether_it_did() {
+        let tasks = Arc::new(MemoryTaskTable::default());
+        let backends = backends(tasks.clone()).await;
+        let first = worker(&backends, &Doubler, event(2)).await.unwrap();
+        assert_eq!(first, json!({ "written": true }));
+        let again = worker(&backends, &Doubler, event(2)).await.unwrap();
+        assert_eq!(again, json!({ "written": false }), "a duplicate invocation");
+        assert_eq!(tasks.count_rows("job-1").await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn handler_errors_carry_burst_error_names_for_the_state_machine() {
+        let backends = backends(Arc::new(MemoryTaskTable::default())).await;
+        let failed = worker(&backends, &Doubler, event(13)).await.unwrap_err();
+        assert_eq!(failed.error_type, "Burst.TaskFailed");
+        assert_eq!(failed.error_message, "task failed: batch 13 is unlucky");
+        let malformed = worker(&backends, &Doubler, json!({"jobId": 7}))
+            .await
+            .unwrap_err();
+        assert_eq!(malformed.error_type, "Burst.Malformed");
+        let throttled = diagnostic(BurstError::Backend(BackendError::Throttled(
+            "DynamoDB PutItem on tasks".into(),
+        )));
+        assert_eq!(throttled.error_type, "Burst.Throttled");
+        assert!(throttled
+            .error_message
+            .contains("DynamoDB PutItem on tasks"));
+    }
+}

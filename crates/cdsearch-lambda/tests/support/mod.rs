@@ -4,7 +4,8 @@
 //! throttling error), and a Step Functions endpoint that runs `statemachine/monitor.asl.json`
 //! with burst's interpreter, its Task states calling the monitor and combiner through the
 //! gateway.
-#![allow(dead_code)]
+// Each test binary uses part of this module.
+#![allow(dead_code, unused_imports)]
 
 #[path = "../../../burst-aws/tests/common/mod.rs"]
 mod aws_common;
