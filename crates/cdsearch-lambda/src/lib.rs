@@ -16,7 +16,7 @@ pub mod logging;
 use std::sync::Arc;
 
 use burst::ObjectStore;
-use cdsearch::job::{SearchWorker, StoreResolver};
+use cdsearch::job::{SearchWorker, ShapeSearchCombiner, StoreResolver};
 
 pub use backends::AwsBackends;
 pub use config::FunctionEnv;
@@ -32,12 +32,22 @@ pub async fn start() -> Result<AwsBackends, config::MissingVar> {
     Ok(AwsBackends::new(&env).await)
 }
 
-/// The color depth search worker, reading masks and libraries from S3 buckets named in the job.
-pub fn search_worker(backends: &AwsBackends) -> SearchWorker {
+/// Reads masks, libraries and derived images from the S3 buckets named in a job.
+fn store_resolver(backends: &AwsBackends) -> Arc<StoreResolver> {
     let stores = backends.clone();
-    let resolver = StoreResolver::new(
+    Arc::new(StoreResolver::new(
         move |bucket: &str| Ok(stores.bucket(bucket) as Arc<dyn ObjectStore>),
         FETCH_CONCURRENCY,
-    );
-    SearchWorker::new(Arc::new(resolver))
+    ))
+}
+
+/// The color depth search worker, reading masks and libraries from S3 buckets named in the job.
+pub fn search_worker(backends: &AwsBackends) -> SearchWorker {
+    SearchWorker::new(store_resolver(backends))
+}
+
+/// The color depth search combiner: merges the hits per mask and, when the job asks for the
+/// shape stage, scores the top hits from their derived images in S3.
+pub fn search_combiner(backends: &AwsBackends) -> ShapeSearchCombiner {
+    ShapeSearchCombiner::new(store_resolver(backends))
 }

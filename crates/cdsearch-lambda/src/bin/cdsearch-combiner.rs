@@ -1,15 +1,16 @@
-//! Lambda function: the color depth search combiner (merges a job's hits per mask).
+//! Lambda function: the color depth search combiner (merges a job's hits per mask, then runs
+//! the shape stage when the job asks for it).
 
-use cdsearch::job::SearchCombiner;
-use cdsearch_lambda::{handlers, start};
+use cdsearch_lambda::{handlers, search_combiner, start};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let backends = &start().await?;
+    let combiner = &search_combiner(backends);
     run(service_fn(move |event: LambdaEvent<Value>| {
-        handlers::combiner(backends, &SearchCombiner, event.payload)
+        handlers::combiner(backends, combiner, event.payload)
     }))
     .await
 }
