@@ -18,11 +18,11 @@ fi
 echo "== installing playwright-core (npm, tests/e2e)"
 (cd tests/e2e && npm install --no-audit --no-fund --loglevel=error)
 
-# The test profile and the workspace's feature set: `cargo test --workspace`
-# (run before this script) has built every dependency that way already, so this
-# only links the binary instead of building a second set of dependencies.
+# The binary `cargo test --workspace` builds for cdsearch's CLI tests: the test
+# profile with the features of the workspace's tests (dev-dependencies included),
+# so after test.sh's `cargo test` this builds nothing and run alone it builds once.
 echo "== building cdsearch"
-cargo build --profile test --workspace --bin cdsearch
+cargo test --workspace --no-run --quiet
 bin="$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')/debug/cdsearch"
 
 echo "== e2e: web client in headless Chromium"
