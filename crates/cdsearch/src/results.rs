@@ -32,7 +32,7 @@ pub struct Hit {
 /// images, or beyond the stage's top K) has -1 for the three areas and
 /// scores, as the reference stores it, `shapeScored: false`, and its
 /// `matchingPixels` as `normalizedScore`.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ShapeResult {
     /// Whether the shape score was computed for this hit.

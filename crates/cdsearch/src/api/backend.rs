@@ -89,6 +89,12 @@ pub struct DirectBackend;
 
 impl SearchBackend for DirectBackend {
     fn run(&self, job: &SearchJob, progress: &dyn Progress) -> Result<SearchOutcome, BackendError> {
+        if job.params.shape {
+            return Err(BackendError::Failed(
+                "shape: the direct backend does not run the shape stage; use the runtime backend"
+                    .into(),
+            ));
+        }
         let masks = job
             .masks
             .iter()
@@ -139,13 +145,11 @@ impl SearchBackend for DirectBackend {
                     reason: u.reason,
                 }));
             for (acc, mask) in outcome.masks.iter_mut().zip(report.masks) {
-                acc.hits.extend(mask.results.into_iter().map(|h| ApiHit {
-                    library_name: library.name().to_owned(),
-                    image_name: h.image_name,
-                    matching_pixels: h.matching_pixels,
-                    matching_ratio: h.matching_ratio,
-                    mirrored: h.mirrored,
-                }));
+                acc.hits.extend(
+                    mask.results.into_iter().map(|h| {
+                        ApiHit::from_hit(library.name().to_owned(), h.image_name.clone(), h)
+                    }),
+                );
             }
         }
         progress.finish();
@@ -157,13 +161,24 @@ impl SearchBackend for DirectBackend {
     }
 }
 
-/// Ranks hits across libraries: more matching pixels first, then library
-/// order, then image name (within one library, the CLI's order).
+/// Ranks hits across libraries as the CLI ranks them: shape-scored hits
+/// first, by normalized score (higher first); then more matching pixels,
+/// then library order, then image name (within one library, the CLI's
+/// pixel-match order, which also breaks ties of normalized score).
 pub fn rank_hits(hits: &mut Vec<ApiHit>, libraries: &[String], top: usize) {
     let position = |name: &str| libraries.iter().position(|l| l == name);
+    let normalized = |h: &ApiHit| h.shape.map_or(0.0, |s| s.normalized_score);
     hits.sort_by(|a, b| {
-        b.matching_pixels
-            .cmp(&a.matching_pixels)
+        b.shape_scored()
+            .cmp(&a.shape_scored())
+            .then_with(|| {
+                if a.shape_scored() && b.shape_scored() {
+                    normalized(b).total_cmp(&normalized(a))
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            })
+            .then_with(|| b.matching_pixels.cmp(&a.matching_pixels))
             .then_with(|| position(&a.library_name).cmp(&position(&b.library_name)))
             .then_with(|| a.image_name.cmp(&b.image_name))
     });
@@ -199,9 +214,27 @@ impl TargetSource for Deadline<'_> {
     }
 
     fn load(&self, index: usize, rows: usize) -> Result<CodedTarget, TargetError> {
+        self.check()?;
+        self.inner.load(index, rows)
+    }
+
+    fn load_into(
+        &self,
+        index: usize,
+        rows: usize,
+        out: &mut CodedTarget,
+    ) -> Result<(), TargetError> {
+        self.check()?;
+        self.inner.load_into(index, rows, out)
+    }
+}
+
+impl Deadline<'_> {
+    /// Fails once the deadline has passed.
+    fn check(&self) -> Result<(), TargetError> {
         if Instant::now() >= self.deadline {
             return Err(TargetError::Source("search timed out".into()));
         }
-        self.inner.load(index, rows)
+        Ok(())
     }
 }

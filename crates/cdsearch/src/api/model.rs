@@ -1,6 +1,7 @@
 //! The records the service keeps per search and the shapes it answers with.
 
 use super::request::{FieldError, SearchParams};
+use crate::results::{Hit, ShapeResult};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -92,6 +93,31 @@ pub struct ApiHit {
     pub matching_ratio: f64,
     /// Whether the best score came from the mirrored mask.
     pub mirrored: bool,
+    /// The shape stage's values (`shapeScored`, `gradientAreaGap`,
+    /// `highExpressionArea`, `shapeScore`, `shapeMirrored`,
+    /// `normalizedScore`), present when the search ran it.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<ShapeResult>,
+}
+
+impl ApiHit {
+    /// A hit of the search core, served as a hit of library `library_name`
+    /// named `image_name`.
+    pub fn from_hit(library_name: String, image_name: String, hit: Hit) -> Self {
+        Self {
+            library_name,
+            image_name,
+            matching_pixels: hit.matching_pixels,
+            matching_ratio: hit.matching_ratio,
+            mirrored: hit.mirrored,
+            shape: hit.shape,
+        }
+    }
+
+    /// Whether the shape stage scored this hit.
+    pub fn shape_scored(&self) -> bool {
+        self.shape.is_some_and(|s| s.shape_scored)
+    }
 }
 
 /// The ranked hits of one mask, as stored.

@@ -1,6 +1,7 @@
 //! The body of `POST /searches`: its JSON shape, the reference defaults, and a
 //! validator that names every bad field at once (pure: values in, values out).
 
+use crate::shape_stage::DEFAULT_SHAPE_TOP;
 use cds::pixel_match::MatchParams;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -13,6 +14,8 @@ pub const DEFAULT_MAX_RESULTS_PER_MASK: u64 = 500;
 pub const MAX_RESULTS_PER_MASK: u64 = 10_000;
 /// The `xyShift` values accepted, as NeuronBridge offers them.
 pub const XY_SHIFTS: [u64; 3] = [0, 2, 4];
+/// The largest `shapeTop` accepted.
+pub const MAX_SHAPE_TOP: u64 = 1_000;
 
 /// The parameters of a search as a client sends them (JSON body, or the
 /// `params` part of a multipart upload). Every field but `libraries` has the
@@ -42,6 +45,12 @@ pub struct SearchRequest {
     pub min_matching_pix_ratio: Option<f64>,
     /// Hits kept per mask (1-10000); default 500.
     pub max_results_per_mask: Option<u64>,
+    /// Run the shape stage: shape-score the best `shapeTop` hits of each
+    /// mask and rank by normalized score; default false.
+    pub shape: Option<bool>,
+    /// Hits per mask (best by pixel match) that get a shape score (1-1000);
+    /// default 300.
+    pub shape_top: Option<u64>,
 }
 
 /// Validated parameters of a search, defaults filled in.
@@ -64,6 +73,16 @@ pub struct SearchParams {
     pub min_matching_pix_ratio: f64,
     /// Hits kept per mask.
     pub max_results_per_mask: usize,
+    /// Whether the shape stage runs.
+    #[serde(default)]
+    pub shape: bool,
+    /// Hits per mask that get a shape score when `shape` is set.
+    #[serde(default = "default_shape_top")]
+    pub shape_top: usize,
+}
+
+fn default_shape_top() -> usize {
+    DEFAULT_SHAPE_TOP
 }
 
 impl SearchParams {
@@ -120,7 +139,7 @@ pub struct ValidRequest {
     pub mask_refs: Vec<String>,
 }
 
-const FIELDS: [&str; 10] = [
+const FIELDS: [&str; 12] = [
     "libraries",
     "maskRefs",
     "maskThreshold",
@@ -131,6 +150,8 @@ const FIELDS: [&str; 10] = [
     "mirrorMask",
     "minMatchingPixRatio",
     "maxResultsPerMask",
+    "shape",
+    "shapeTop",
 ];
 
 /// Checks a request body against the schema of [`SearchRequest`] and the
@@ -204,6 +225,8 @@ pub fn validate(
         MAX_RESULTS_PER_MASK,
         &mut errors,
     );
+    let shape = boolean(obj, "shape", &mut errors);
+    let shape_top = integer(obj, "shapeTop", 1, MAX_SHAPE_TOP, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -219,6 +242,8 @@ pub fn validate(
             min_matching_pix_ratio: min_matching_pix_ratio
                 .unwrap_or(defaults.min_matching_pix_ratio),
             max_results_per_mask: max_results.unwrap_or(DEFAULT_MAX_RESULTS_PER_MASK) as usize,
+            shape: shape.unwrap_or(false),
+            shape_top: shape_top.map_or(DEFAULT_SHAPE_TOP, |k| k as usize),
         },
         mask_refs: mask_refs.unwrap_or_default(),
     })
@@ -440,6 +465,8 @@ mod tests {
         assert!(!p.mirror_mask);
         assert_eq!(p.min_matching_pix_ratio, 2.0);
         assert_eq!(p.max_results_per_mask, 500);
+        assert!(!p.shape);
+        assert_eq!(p.shape_top, 300);
         assert_eq!(p.match_params(1), MatchParams::default());
     }
 
@@ -455,6 +482,8 @@ mod tests {
             "mirrorMask": 1,
             "minMatchingPixRatio": 101,
             "maxResultsPerMask": 0,
+            "shape": "yes",
+            "shapeTop": 1001,
             "colour": 1
         });
         let errors = validate(&body, 1, known(&libs, &[])).unwrap_err();
@@ -471,8 +500,15 @@ mod tests {
                 "xyShift",
                 "mirrorMask",
                 "minMatchingPixRatio",
-                "maxResultsPerMask"
+                "maxResultsPerMask",
+                "shape",
+                "shapeTop"
             ]
+        );
+        assert!(
+            errors[12].message.contains("from 1 to 1000, got 1001"),
+            "{:?}",
+            errors[12]
         );
         assert!(errors[1].message.contains("\"nope\""), "{:?}", errors[1]);
         assert!(errors[3].message.contains("(1), got 2"), "{:?}", errors[3]);

@@ -12,11 +12,12 @@ use super::catalog::Collection;
 use super::model::{ApiHit, MaskOutcome, SearchOutcome, SkippedTarget};
 use crate::job::{
     local_batch_size, local_runtime, outcome_report, search_request, LibraryParameters,
-    LibraryResolver, LocalResolver, SearchJobParameters, SubSource,
+    LibraryResolver, LocalResolver, SearchJobParameters, ShapeJobParameters, SubSource,
 };
 use crate::progress::Progress;
 use crate::results::SearchReport;
 use crate::search::{TargetError, TargetSource};
+use crate::shape_stage::{FileShapeImages, ShapeBytes, ShapeImageSource};
 use async_trait::async_trait;
 use burst::local::LocalRuntime;
 use burst::{JobOutcome, JobState, TaskError};
@@ -135,6 +136,11 @@ impl SearchBackend for RuntimeBackend {
         let total = params.total_items();
         let mut request = search_request(&params, local_batch_size(total))
             .map_err(|e| BackendError::Failed(e.to_string()))?;
+        ShapeJobParameters {
+            shape: job.params.shape,
+            shape_top: job.params.shape_top,
+        }
+        .add_to(&mut request.job_parameters);
         request.job_id = Some(job.id.clone());
         request.search_timeout_secs = remaining.as_secs_f64();
         let outcome = self
@@ -280,13 +286,7 @@ fn untag(
                 .into_iter()
                 .map(|h| {
                     let (library_name, image_name) = split(&h.image_name);
-                    ApiHit {
-                        library_name,
-                        image_name,
-                        matching_pixels: h.matching_pixels,
-                        matching_ratio: h.matching_ratio,
-                        mirrored: h.mirrored,
-                    }
+                    ApiHit::from_hit(library_name, image_name, h)
                 })
                 .collect();
             rank_hits(&mut hits, libraries, top);
@@ -316,10 +316,12 @@ fn untag(
     }
 }
 
-/// A library whose target names are tagged with the library's name.
+/// A library whose target names are tagged with the library's name, and
+/// the derived images of its targets (found next to them) for the shape stage.
 struct Tagged {
     library: Arc<Collection>,
     names: Vec<String>,
+    shape_images: Arc<FileShapeImages>,
 }
 
 impl Tagged {
@@ -329,7 +331,12 @@ impl Tagged {
             .iter()
             .map(|e| format!("{}{TAG}{}", library.name(), e.name))
             .collect();
-        Self { library, names }
+        let shape_images = Arc::new(FileShapeImages::new(library.entries()));
+        Self {
+            library,
+            names,
+            shape_images,
+        }
     }
 }
 
@@ -344,6 +351,15 @@ impl TargetSource for Tagged {
 
     fn load(&self, index: usize, rows: usize) -> Result<CodedTarget, TargetError> {
         self.library.load(index, rows)
+    }
+
+    fn load_into(
+        &self,
+        index: usize,
+        rows: usize,
+        out: &mut CodedTarget,
+    ) -> Result<(), TargetError> {
+        self.library.load_into(index, rows, out)
     }
 }
 
@@ -360,6 +376,21 @@ impl CatalogResolver {
             files: LocalResolver::new(HashMap::new()),
             libraries: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The registered library of a job's `library`.
+    fn library(&self, library: &LibraryParameters) -> Result<Arc<Tagged>, TaskError> {
+        self.libraries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&library.library_name)
+            .cloned()
+            .ok_or_else(|| {
+                TaskError::new(format!(
+                    "library {:?} is not served here",
+                    library.library_name
+                ))
+            })
     }
 
     /// Makes `library` resolvable by its name (once).
@@ -388,19 +419,24 @@ impl LibraryResolver for CatalogResolver {
         library: &LibraryParameters,
         range: Range<u64>,
     ) -> Result<Box<dyn TargetSource + Send>, TaskError> {
-        let source = self
-            .libraries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&library.library_name)
-            .cloned()
-            .ok_or_else(|| {
-                TaskError::new(format!(
-                    "library {:?} is not served here",
-                    library.library_name
-                ))
-            })?;
+        let source = self.library(library)?;
         Ok(Box::new(SubSource::new(source, range)))
+    }
+
+    async fn shape_bytes(
+        &self,
+        library: &LibraryParameters,
+        image_name: &str,
+    ) -> Result<ShapeBytes, TaskError> {
+        let images = self.library(library)?.shape_images.clone();
+        let (_, image) = split_tag(image_name);
+        tokio::task::spawn_blocking(move || {
+            images
+                .shape_bytes(&image)
+                .map_err(|e| TaskError::new(format!("{image}: {e}")))
+        })
+        .await
+        .map_err(|e| TaskError::new(format!("reading shape images failed: {e}")))?
     }
 }
 
