@@ -416,12 +416,23 @@ impl TargetSource for IndexLibrary {
     }
 
     fn load(&self, index: usize, rows: usize) -> Result<CodedTarget, TargetError> {
+        let mut out = CodedTarget::default();
+        self.load_into(index, rows, &mut out)?;
+        Ok(out)
+    }
+
+    fn load_into(
+        &self,
+        index: usize,
+        rows: usize,
+        out: &mut CodedTarget,
+    ) -> Result<(), TargetError> {
         let e = &self.toc[index];
         if self.codec == 0 {
             return RECORD.with(|cell| {
                 let mut buf = cell.borrow_mut();
                 self.read_stored_rows(e, rows, &mut buf)?;
-                CodedTarget::from_prefix(&buf, rows).map_err(TargetError::Coded)
+                out.read_prefix(&buf, rows).map_err(TargetError::Coded)
             });
         }
         let raw = decompress(&self.read_record(e)?, e.raw_len as usize).map_err(|err| {
@@ -430,7 +441,7 @@ impl TargetSource for IndexLibrary {
                 self.path.display()
             ))
         })?;
-        CodedTarget::from_prefix(&raw, rows).map_err(TargetError::Coded)
+        out.read_prefix(&raw, rows).map_err(TargetError::Coded)
     }
 }
 

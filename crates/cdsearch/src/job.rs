@@ -610,6 +610,15 @@ impl TargetSource for SubSource {
     fn load(&self, index: usize, rows: usize) -> Result<CodedTarget, TargetError> {
         self.inner.load(self.range.start + index, rows)
     }
+
+    fn load_into(
+        &self,
+        index: usize,
+        rows: usize,
+        out: &mut CodedTarget,
+    ) -> Result<(), TargetError> {
+        self.inner.load_into(self.range.start + index, rows, out)
+    }
 }
 
 /// Targets already fetched as bytes (e.g. from an object store), decoded on

@@ -101,6 +101,17 @@ pub trait TargetSource: Sync {
     /// Target `index`, coded for scoring. Only rows `0..rows` need to be
     /// present: a source may leave later rows empty.
     fn load(&self, index: usize, rows: usize) -> Result<CodedTarget, TargetError>;
+    /// Like [`TargetSource::load`], but into `out`, whose buffers a source
+    /// may reuse; wrappers must forward this to their inner source.
+    fn load_into(
+        &self,
+        index: usize,
+        rows: usize,
+        out: &mut CodedTarget,
+    ) -> Result<(), TargetError> {
+        *out = self.load(index, rows)?;
+        Ok(())
+    }
 }
 
 /// Targets read from image files (PNG, TIFF), decoded up to the rows the
@@ -125,6 +136,8 @@ impl FileLibrary {
 thread_local! {
     /// One decoded-image buffer per thread, reused from target to target.
     static DECODE_BUFFER: RefCell<RgbImage> = RefCell::new(RgbImage::black(0, 0));
+    /// One coded-target buffer per thread, reused from target to target.
+    static TARGET_BUFFER: RefCell<CodedTarget> = RefCell::new(CodedTarget::default());
 }
 
 /// Reads an image file and codes its rows `0..rows` for scoring.
@@ -206,9 +219,12 @@ pub fn search(
     let outcomes: Vec<TargetOutcome> = (0..source.len())
         .into_par_iter()
         .map(|index| {
-            let outcome = source
-                .load(index, rows)
-                .map(|target| score_target(masks, &target));
+            let outcome = TARGET_BUFFER.with(|cell| {
+                let mut target = cell.borrow_mut();
+                source
+                    .load_into(index, rows, &mut target)
+                    .map(|()| score_target(masks, &target))
+            });
             progress.advance(1);
             outcome
         })

@@ -45,6 +45,13 @@ pub struct CodedTarget {
     codes: Vec<u32>,
 }
 
+/// An empty 0x0 target, e.g. a buffer for [`CodedTarget::read_prefix`].
+impl Default for CodedTarget {
+    fn default() -> Self {
+        Self::empty(0, 0)
+    }
+}
+
 /// The set bits of a word, lowest first.
 struct SetBits(u64);
 
@@ -171,6 +178,19 @@ impl CodedTarget {
         }
     }
 
+    /// Makes `self` an empty target of this size, keeping its buffers.
+    fn reset(&mut self, width: usize, height: usize) {
+        self.width = width;
+        self.height = height;
+        self.row_words = Self::row_words_for(width);
+        let words = height * self.row_words;
+        self.bits.clear();
+        self.bits.resize(words, 0);
+        self.first.clear();
+        self.first.resize(words, 0);
+        self.codes.clear();
+    }
+
     /// Image width in pixels.
     pub fn width(&self) -> usize {
         self.width
@@ -284,13 +304,23 @@ impl CodedTarget {
     /// [`CodedTarget::prefix_len`] bytes (or more; later rows are ignored
     /// and left empty).
     pub fn from_prefix(bytes: &[u8], rows: usize) -> Result<Self, MatchError> {
+        let mut coded = Self::empty(0, 0);
+        coded.read_prefix(bytes, rows)?;
+        Ok(coded)
+    }
+
+    /// Like [`CodedTarget::from_prefix`], but replaces `self`, reusing its
+    /// buffers (no allocation once they are large enough). On error `self`
+    /// holds an unspecified, valid target.
+    pub fn read_prefix(&mut self, bytes: &[u8], rows: usize) -> Result<(), MatchError> {
         let head = Header::read(bytes)?;
         let rows = rows.min(head.height);
         let header_len = Self::header_len(head.height);
         let table = bytes
             .get(FIXED_HEADER..header_len)
             .ok_or_else(|| invalid("truncated row table"))?;
-        let mut coded = Self::empty(head.width, head.height);
+        self.reset(head.width, head.height);
+        let coded = self;
         coded.codes.reserve(head.lit.min(bytes.len() / 4));
         let image_words = coded.row_words - 2;
         let last_word_bits = match head.width % 64 {
@@ -309,7 +339,7 @@ impl CodedTarget {
         if coded.codes.len() > head.lit {
             return Err(invalid("more code words than lit pixels"));
         }
-        Ok(coded)
+        Ok(())
     }
 
     /// Reads the section of row `y`.

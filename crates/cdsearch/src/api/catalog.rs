@@ -71,6 +71,15 @@ impl TargetSource for Collection {
     fn load(&self, index: usize, rows: usize) -> Result<CodedTarget, TargetError> {
         self.files.load(index, rows)
     }
+
+    fn load_into(
+        &self,
+        index: usize,
+        rows: usize,
+        out: &mut CodedTarget,
+    ) -> Result<(), TargetError> {
+        self.files.load_into(index, rows, out)
+    }
 }
 
 /// Everything a server can search with and in.
