@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds the Lambda functions for Graviton (arm64, provided.al2023) with cargo-lambda, which
+# cross-compiles through zig (no Docker). Installs cargo-lambda into .venv (scripts/aws-test-env.sh)
+# and the Rust aarch64 target when they are missing. Output: target/lambda/<function>/bootstrap,
+# which template.yaml's CodeUris point at. Extra arguments go to `cargo lambda build`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x .venv/bin/cargo-lambda ]; then
+  echo "== installing cargo-lambda (.venv)"
+  bash scripts/aws-test-env.sh install
+fi
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+  echo "== adding the Rust target aarch64-unknown-linux-gnu"
+  rustup target add aarch64-unknown-linux-gnu
+fi
+
+echo "== cargo lambda build --release --arm64 -p cdsearch-lambda"
+PATH="$PWD/.venv/bin:$PATH" .venv/bin/cargo-lambda lambda build --release --arm64 -p cdsearch-lambda "$@"
+ls -l target/lambda/*/bootstrap 2>/dev/null || true
