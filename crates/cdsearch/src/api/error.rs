@@ -90,6 +90,11 @@ impl IntoResponse for ApiError {
                 let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
             }
+            // The body was not read to its end: the connection cannot carry
+            // another request, so tell the client not to reuse it.
+            Self::TooLarge(_) => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             _ => {}
         }
         response
