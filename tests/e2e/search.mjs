@@ -1,13 +1,16 @@
 // End-to-end test of the web client: starts `cdsearch serve` on a free
 // loopback port, drops a sample mask on the page in headless Chromium, waits
 // for the results and checks them against `cdsearch search` for the same mask
-// and parameters. Saves a screenshot of the results.
+// and parameters. Then runs the same mask with the shape stage ticked over a
+// library with derived images (built from the fixtures) and checks the
+// ranking and normalized scores against `cdsearch search --shape`. Saves
+// screenshots of both results.
 //
 // Environment: CDSEARCH_BIN (the binary), REPO (repository root),
 // ARTIFACTS (screenshot directory), CHROMIUM (default /usr/bin/chromium).
 import { chromium } from "playwright-core";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, mkdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, mkdirSync, rmSync, copyFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import assert from "node:assert/strict";
@@ -19,12 +22,29 @@ const maskName = "12191_JRC2018U.tif";
 const maskPath = path.join(repo, "sample/masks", maskName);
 const library = path.join(repo, "sample/library");
 const apiKey = "e2e-test-key-0001";
+const fixtures = path.join(repo, "fixtures/cdm/cdsearch");
+const shapeTargets = [
+  "BJD_127B01_AE_01-20171124_64_H6-40x-Brain-JRC2018_Unisex_20x_HR-2483089192251293794-CH2-01_CDM",
+  "VT016795_115C08_AE_01-20200221_61_I2-m-CH1_01",
+  "VT033614_127B01_AE_01-20171124_64_H6-f-CH2_01",
+];
+
+/** A library of the fixtures' targets with their gradients and derived z-gaps, plus one target without. */
+function buildShapeLibrary(dir) {
+  for (const stem of shapeTargets) {
+    copyFileSync(path.join(fixtures, "lms", `${stem}.tif`), path.join(dir, `${stem}.tif`));
+    copyFileSync(path.join(fixtures, "grad", `${stem}.png`), path.join(dir, `${stem}.tif.grad.png`));
+  }
+  copyFileSync(path.join(fixtures, "ems/12191_JRC2018U_FL.tif"), path.join(dir, "no_gradient.tif"));
+  execFileSync(bin, ["library", "derive", dir, "--zgap-radius", "10"], { stdio: "ignore" });
+}
 
 /** Starts the server and resolves with its base URL once it listens. */
 function startServer(dataDir) {
   const child = spawn(bin, [
     "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir,
-    "--library", `sample=${library}`, "--masks", path.join(repo, "sample/masks"),
+    "--library", `sample=${library}`, "--library", `shapes=${shapeLibrary}`,
+    "--masks", path.join(repo, "sample/masks"),
     "--api-key", `e2e:${apiKey}`,
   ], { stdio: ["ignore", "pipe", "inherit"] });
   return new Promise((resolve, reject) => {
@@ -42,15 +62,31 @@ function startServer(dataDir) {
   });
 }
 
+/** The hits of `cdsearch search` for the mask over `lib`, default parameters and `extra` flags. */
+function cliHits(lib, extra = []) {
+  const json = execFileSync(bin, [
+    "search", "--mask", maskPath, "--library", lib, "--format", "json", "--top", "500", ...extra,
+  ], { encoding: "utf8" });
+  return JSON.parse(json).masks[0].results;
+}
+
 /** The ranking of `cdsearch search` for the mask, default parameters. */
 function cliRanking() {
-  const json = execFileSync(bin, [
-    "search", "--mask", maskPath, "--library", library, "--format", "json", "--top", "500",
-  ], { encoding: "utf8" });
-  return JSON.parse(json).masks[0].results.map((h) => [h.imageName, h.matchingPixels]);
+  return cliHits(library).map((h) => [h.imageName, h.matchingPixels]);
+}
+
+/** Waits for every thumbnail of the grid, then saves a screenshot as `name`. */
+async function screenshot(page, name) {
+  await page.waitForFunction(() => [...document.querySelectorAll(".hit img")].every((i) => i.complete && i.naturalWidth > 0));
+  mkdirSync(artifacts, { recursive: true });
+  const shot = path.join(artifacts, name);
+  await page.screenshot({ path: shot, fullPage: true });
+  return shot;
 }
 
 const dataDir = mkdtempSync(path.join(tmpdir(), "cdsearch-e2e-"));
+const shapeLibrary = mkdtempSync(path.join(tmpdir(), "cdsearch-e2e-shapes-"));
+buildShapeLibrary(shapeLibrary);
 const { child, base } = await startServer(dataDir);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -96,15 +132,33 @@ try {
   await page.fill("#filter", "");
   await page.selectOption("#sort", "rank");
 
-  // Wait for every thumbnail, then keep a screenshot.
-  await page.waitForFunction(() => [...document.querySelectorAll(".hit img")].every((i) => i.complete && i.naturalWidth > 0));
-  mkdirSync(artifacts, { recursive: true });
-  const shot = path.join(artifacts, "e2e-results.png");
-  await page.screenshot({ path: shot, fullPage: true });
+  const shot = await screenshot(page, "e2e-results.png");
   console.log(`top hit on the page: ${shown[0][0]} (${shown[0][1]} matching pixels); screenshot ${shot}`);
-  console.log("1 passed, 0 failed");
+
+  // The same mask with the shape stage, over the library with derived images.
+  await page.uncheck('input[name=library][value="sample"]');
+  await page.check('input[name=library][value="shapes"]');
+  await page.check("input[name=shape]");
+  await page.fill("input[name=minMatchingPixRatio]", "0");
+  await page.click("#submit");
+  await page.waitForSelector('#status[data-status="done"]', { timeout: 60000 });
+  await page.waitForSelector(".hit .normalized");
+  const shaped = await page.$$eval(".hit", (cards) => cards.map((c) => {
+    const norm = c.querySelector(".normalized");
+    return [c.querySelector(".name").textContent, norm ? Number(norm.dataset.value) : null,
+      Boolean(c.querySelector(".unscored"))];
+  }));
+  const expectedShaped = cliHits(shapeLibrary, ["--shape", "--min-ratio", "0"])
+    .map((h) => [h.imageName, h.shapeScored ? h.normalizedScore : null, !h.shapeScored]);
+  assert.deepEqual(shaped, expectedShaped, "the page shows the CLI's shape ranking");
+  assert.equal(shaped.filter(([, norm]) => norm !== null).length, 3, "three targets are shape-scored");
+  assert.deepEqual(shaped[shaped.length - 1].slice(0, 1), ["no_gradient.tif"], "unscored hit last");
+  const shapeShot = await screenshot(page, "e2e-shape-results.png");
+  console.log(`shape stage on the page: top ${shaped[0][0]} (normalized ${shaped[0][1]}); screenshot ${shapeShot}`);
+  console.log("2 passed, 0 failed");
 } finally {
   await browser.close();
   child.kill("SIGTERM");
   rmSync(dataDir, { recursive: true, force: true });
+  rmSync(shapeLibrary, { recursive: true, force: true });
 }

@@ -248,6 +248,10 @@ impl AwsPlatform {
     async fn start(&self, record: &SearchRecord) -> Result<(), String> {
         let params = self.job_parameters(record).map_err(|e| e.to_string())?;
         let mut request = search_request(&params, BATCH_SIZE).map_err(|e| e.to_string())?;
+        record
+            .params
+            .shape_job_parameters()
+            .add_to(&mut request.job_parameters);
         request.job_id = Some(record.id.clone());
         request.search_timeout_secs = self.search_timeout.as_secs_f64();
         let event =

@@ -91,12 +91,13 @@ async fn a_search_runs_through_the_manager_and_gives_the_sample_ranking() {
         libraries: &libraries,
         masks: &[],
         max_masks: 10,
+        shape_stage_unavailable: None,
     };
     let valid = validate(&serde_json::json!({"libraries": ["sample"]}), 1, known).unwrap();
     let submission = |key: &str| Submission {
         owner: "sub-alice".into(),
         idempotency_key: Some(key.into()),
-        fingerprint: "f1".into(),
+        fingerprint: format!("f-{key}"),
         params: valid.params.clone(),
         masks: vec![(
             MASK.into(),
@@ -110,17 +111,7 @@ async fn a_search_runs_through_the_manager_and_gives_the_sample_ranking() {
     assert!(!created, "same idempotency key, same search");
     assert_eq!(again.id, record.id);
 
-    let mut status = Status::Queued;
-    for _ in 0..1000 {
-        let r = platform.get("sub-alice", &record.id).await.unwrap();
-        status = r.status;
-        if status.is_final() {
-            assert_eq!(r.progress.batches_done, r.progress.batches_total);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(status, Status::Done);
+    assert_eq!(wait(&platform, &record.id).await, Status::Done);
     let results = platform.results("sub-alice", &record.id).await.unwrap();
     let hits: Vec<(&str, &str, i64)> = results.masks[0]
         .hits
@@ -139,9 +130,38 @@ async fn a_search_runs_through_the_manager_and_gives_the_sample_ranking() {
     assert_eq!(hits[0], ("sample", "12191_JRC2018U.tif", 10299));
     assert_eq!(hits[1], ("sample", "12191_JRC2018U_FL.tif", 8426));
     assert_eq!(results.targets as u64, lsize);
+    assert!(hits_unshaped(&results), "no shape stage asked");
+
+    // The shape stage reaches the job: the sample library has no derived
+    // images, so the combiner marks every hit not shape-scored.
+    let shaped = validate(
+        &serde_json::json!({"libraries": ["sample"], "shape": true, "shapeTop": 2}),
+        1,
+        known,
+    )
+    .unwrap();
+    let (shape_record, _) = platform
+        .submit(Submission {
+            params: shaped.params,
+            ..submission("k2")
+        })
+        .await
+        .unwrap();
+    assert_eq!(wait(&platform, &shape_record.id).await, Status::Done);
+    let shape_results = platform
+        .results("sub-alice", &shape_record.id)
+        .await
+        .unwrap();
+    assert_eq!(shape_results.masks[0].hits.len(), 5);
+    for hit in &shape_results.masks[0].hits {
+        let shape = hit.shape.expect("the shape stage ran");
+        assert!(!shape.shape_scored, "{hit:?}");
+        assert_eq!(shape.shape_score, -1);
+        assert_eq!(shape.normalized_score, hit.matching_pixels as f32);
+    }
 
     let listed = platform.list("sub-alice").await.unwrap();
-    assert_eq!(listed.len(), 1);
+    assert_eq!(listed.len(), 2);
     assert!(platform.list("sub-bob").await.unwrap().is_empty());
     assert!(matches!(
         platform.get("sub-bob", &record.id).await,
@@ -155,4 +175,26 @@ async fn a_search_runs_through_the_manager_and_gives_the_sample_ranking() {
         image.into_bytes().unwrap(),
         std::fs::read(sample("library/12191_JRC2018U.tif")).unwrap()
     );
+}
+
+/// Follows search `id` of alice until it is final; returns its status.
+async fn wait(platform: &AwsPlatform, id: &str) -> Status {
+    for _ in 0..1000 {
+        let r = platform.get("sub-alice", id).await.unwrap();
+        if r.status.is_final() {
+            assert_eq!(r.progress.batches_done, r.progress.batches_total);
+            return r.status;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("search {id} did not finish");
+}
+
+/// Whether no hit of the results carries shape-stage values.
+fn hits_unshaped(results: &cdsearch::api::model::SearchOutcome) -> bool {
+    results
+        .masks
+        .iter()
+        .flat_map(|m| &m.hits)
+        .all(|h| h.shape.is_none())
 }

@@ -49,6 +49,31 @@ pub struct ShapeResult {
     pub normalized_score: f32,
 }
 
+impl ShapeResult {
+    /// The CSV columns of the shape stage, in the order of [`Self::csv_cells`].
+    pub const CSV_COLUMNS: [&'static str; 5] = [
+        "shapeScored",
+        "gradientAreaGap",
+        "highExpressionArea",
+        "shapeScore",
+        "normalizedScore",
+    ];
+
+    /// The CSV cells of a hit's shape results (empty cells when it has none).
+    pub fn csv_cells(shape: Option<&Self>) -> Vec<String> {
+        match shape {
+            Some(s) => vec![
+                s.shape_scored.to_string(),
+                s.gradient_area_gap.to_string(),
+                s.high_expression_area.to_string(),
+                s.shape_score.to_string(),
+                s.normalized_score.to_string(),
+            ],
+            None => vec![String::new(); Self::CSV_COLUMNS.len()],
+        }
+    }
+}
+
 /// The ranked hits of one mask.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -3,6 +3,7 @@
 //! auth, limits, concurrent submissions, statuses and restarts.
 
 mod api_common;
+mod shape_common;
 
 use api_common::*;
 use cdsearch::api::backend::{BackendError, SearchJob};
@@ -793,4 +794,171 @@ async fn hits_of_several_libraries_name_their_library_on_both_backends() {
     )
     .await;
     assert_eq!(search_two_libraries(&direct).await, results);
+}
+
+/// The shape-stage fields of a hit, and what identifies it.
+const SHAPE_HIT_FIELDS: [&str; 8] = [
+    "imageName",
+    "matchingPixels",
+    "shapeScored",
+    "gradientAreaGap",
+    "highExpressionArea",
+    "shapeScore",
+    "shapeMirrored",
+    "normalizedScore",
+];
+
+/// The [`SHAPE_HIT_FIELDS`] of every hit of a mask's results, in rank order.
+fn shape_hits(mask: &Value) -> Vec<Vec<Value>> {
+    mask["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| SHAPE_HIT_FIELDS.iter().map(|f| h[*f].clone()).collect())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shape_search_gives_the_cli_shape_ranking() {
+    use shape_common::{build_library, cdsearch, fixture, MASKS, UNSHAPED};
+
+    let library = tempfile::tempdir().unwrap();
+    build_library(library.path());
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), Limits::default());
+    config
+        .libraries
+        .push(("shapes".into(), vec![library.path().to_path_buf()]));
+    let server = TestServer::open(config, runtime_backend(dir.path())).await;
+
+    let bad = json!({"libraries": ["shapes"], "shape": true, "shapeTop": 0});
+    let mask = std::fs::read(fixture(MASKS[0])).unwrap();
+    let r = server.submit(ALICE, &bad, &[("m.tif", mask.clone())]).await;
+    assert_eq!(bad_fields(r).await, ["shapeTop"]);
+    let bad = json!({"libraries": ["shapes"], "shape": "yes", "shapeTop": 1001});
+    let r = server.submit(ALICE, &bad, &[("m.tif", mask)]).await;
+    assert_eq!(bad_fields(r).await, ["shape", "shapeTop"]);
+
+    let params = json!({"libraries": ["shapes"], "shape": true, "minMatchingPixRatio": 0});
+    let uploads: Uploads = MASKS
+        .iter()
+        .map(|m| {
+            (
+                m.trim_start_matches("ems/"),
+                std::fs::read(fixture(m)).unwrap(),
+            )
+        })
+        .collect();
+    let id = submitted_id(server.submit(ALICE, &params, &uploads).await).await;
+    let done = server.wait(ALICE, &id).await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["params"]["shape"], true);
+    assert_eq!(done["params"]["shapeTop"], 300);
+    let results = server
+        .get_json(ALICE, &format!("/searches/{id}/results"))
+        .await;
+
+    let mut args = vec![
+        "search",
+        "--library",
+        library.path().to_str().unwrap(),
+        "--shape",
+        "--min-ratio",
+        "0",
+        "--format",
+        "json",
+    ];
+    let mask_paths: Vec<String> = MASKS
+        .iter()
+        .map(|m| fixture(m).to_string_lossy().into_owned())
+        .collect();
+    for path in &mask_paths {
+        args.extend(["--mask", path.as_str()]);
+    }
+    let cli: Value = serde_json::from_slice(&cdsearch(&args).stdout).unwrap();
+    for (api_mask, cli_mask) in results["masks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(cli["masks"].as_array().unwrap())
+    {
+        let hits = shape_hits(api_mask);
+        assert_eq!(hits.len(), 4, "{api_mask:#}");
+        assert_eq!(hits, shape_hits(cli_mask), "API and CLI agree");
+        assert!(hits[..3].iter().all(|h| h[2] == true), "{hits:?}");
+        assert_eq!(hits[3][0], UNSHAPED);
+        assert_eq!(hits[3][2], false);
+    }
+
+    let csv = server
+        .get(ALICE, &format!("/searches/{id}/results?format=csv"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "mask,rank,target,matchingPixels,matchingRatio,mirrored,library,\
+         shapeScored,gradientAreaGap,highExpressionArea,shapeScore,normalizedScore"
+    );
+    let first = &results["masks"][0]["results"][0];
+    let cells: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let text = |field: &str| first[field].to_string().trim_matches('"').to_owned();
+    assert_eq!(
+        cells[..4],
+        [
+            "12191_JRC2018U.tif",
+            "1",
+            text("imageName").as_str(),
+            text("matchingPixels").as_str()
+        ]
+    );
+    let ratio: f64 = cells[4].parse().unwrap();
+    assert_eq!(ratio, first["matchingRatio"].as_f64().unwrap());
+    assert_eq!(
+        cells[5..11],
+        [
+            text("mirrored").as_str(),
+            "shapes",
+            "true",
+            text("gradientAreaGap").as_str(),
+            text("highExpressionArea").as_str(),
+            text("shapeScore").as_str()
+        ]
+    );
+    let normalized: f32 = cells[11].parse().unwrap();
+    assert_eq!(
+        normalized,
+        first["normalizedScore"].as_f64().unwrap() as f32
+    );
+    assert!(
+        lines.any(|l| l.contains(UNSHAPED) && l.contains(",false,-1,-1,-1,")),
+        "{csv}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_direct_backend_refuses_the_shape_stage_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::with_backend(
+        dir.path(),
+        Limits::default(),
+        Arc::new(cdsearch::api::DirectBackend),
+    )
+    .await;
+    let params = json!({"libraries": ["sample"], "shape": true});
+    let r = server
+        .submit(ALICE, &params, &[(MASK, mask_bytes(MASK))])
+        .await;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["fields"][0]["field"], "shape", "{body}");
+    assert!(
+        body["fields"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--runtime local"),
+        "{body}"
+    );
 }

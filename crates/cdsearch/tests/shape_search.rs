@@ -1,77 +1,14 @@
-//! `cdsearch search --shape` end to end on a small library built from the
-//! fixtures: the shape values of its hits equal the golden cases of
-//! `fixtures/cdm/golden-shape.json`, through both the direct loop and the
-//! burst local runtime (worker + shape-stage combiner).
-//!
-//! The library: the three `lms/` targets with their `grad/` gradients as
-//! `<name>.grad.png`; the BJD target with its reference z-gap file as
-//! `<name>.zgap.tif`; the other two get z-gaps from `cdsearch library derive
-//! --zgap-radius 10`, the recipe of the golden cases without a z-gap file.
-//! A fourth target (a copy of the FL mask) has no gradient: it must come out
-//! not shape-scored, after the scored hits.
+//! `cdsearch search --shape` end to end on the small library of
+//! `shape_common` (built from the fixtures): the shape values of its hits
+//! equal the golden cases of `fixtures/cdm/golden-shape.json`, through both
+//! the direct loop and the burst local runtime (worker + shape-stage
+//! combiner).
+
+mod shape_common;
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/cdm");
-const BJD: &str = "BJD_127B01_AE_01-20171124_64_H6-40x-Brain-JRC2018_Unisex_20x_HR-2483089192251293794-CH2-01_CDM";
-const VT033614: &str = "VT033614_127B01_AE_01-20171124_64_H6-f-CH2_01";
-const VT016795: &str = "VT016795_115C08_AE_01-20200221_61_I2-m-CH1_01";
-const MASKS: [&str; 2] = ["ems/12191_JRC2018U.tif", "ems/12191_JRC2018U_FL.tif"];
-const UNSHAPED: &str = "no_gradient.tif";
-
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(FIXTURES).join("cdsearch").join(rel)
-}
-
-/// Runs `cdsearch` with `args`; panics with its stderr if it fails.
-fn cdsearch(args: &[&str]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_cdsearch"))
-        .args(args)
-        .output()
-        .expect("cdsearch runs");
-    assert!(
-        out.status.success(),
-        "cdsearch {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Builds the library described at the top in `dir`.
-fn build_library(dir: &Path) {
-    for stem in [BJD, VT033614, VT016795] {
-        std::fs::copy(
-            fixture(&format!("lms/{stem}.tif")),
-            dir.join(format!("{stem}.tif")),
-        )
-        .unwrap();
-        std::fs::copy(
-            fixture(&format!("grad/{stem}.png")),
-            dir.join(format!("{stem}.tif.grad.png")),
-        )
-        .unwrap();
-    }
-    std::fs::copy(
-        fixture(&format!("zgap/{BJD}.tif")),
-        dir.join(format!("{BJD}.tif.zgap.tif")),
-    )
-    .unwrap();
-    std::fs::copy(fixture(MASKS[1]), dir.join(UNSHAPED)).unwrap();
-    let out = cdsearch(&[
-        "library",
-        "derive",
-        dir.to_str().unwrap(),
-        "--zgap-radius",
-        "10",
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("3 written, 1 already there"),
-        "derive summary: {stderr}"
-    );
-}
+use shape_common::*;
+use std::path::Path;
 
 /// The golden result of (query, target stem): the case whose z-gap matches
 /// how the library holds it (the file for BJD, radius 10 otherwise).

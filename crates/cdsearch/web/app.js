@@ -143,6 +143,8 @@ function formParams(form) {
     mirrorMask: form.elements.mirrorMask.checked,
     minMatchingPixRatio: number("minMatchingPixRatio"),
     maxResultsPerMask: number("maxResultsPerMask"),
+    shape: form.elements.shape.checked,
+    shapeTop: number("shapeTop"),
   };
 }
 
@@ -246,6 +248,7 @@ function visibleHits(page) {
   const hits = page.results.filter((h) =>
     h.matchingPixels >= minPixels && (!text || h.imageName.toLowerCase().includes(text)));
   const sort = $("#sort").value;
+  if (sort === "pixels") hits.sort((a, b) => b.matchingPixels - a.matchingPixels || a.rank - b.rank);
   if (sort === "ratio") hits.sort((a, b) => b.matchingRatio - a.matchingRatio || a.rank - b.rank);
   if (sort === "name") hits.sort((a, b) => a.imageName.localeCompare(b.imageName));
   return hits;
@@ -287,12 +290,22 @@ function renderResults() {
       `<span class="rank">#${h.rank}</span> <span class="name"></span><br>` +
       `<span class="pixels">${h.matchingPixels}</span> px · ` +
       `<span class="ratio">${(100 * h.matchingRatio).toFixed(2)}%</span>` +
-      (h.mirrored ? ' <span class="badge">mirrored</span>' : "");
+      (h.mirrored ? ' <span class="badge">mirrored</span>' : "") +
+      shapeCaption(h);
     caption.querySelector(".name").textContent = h.imageName;
     caption.querySelector(".name").title = `${h.libraryName}/${h.imageName}`;
     card.append(pair, caption);
     grid.append(card);
   }
+}
+
+/** The shape stage's part of a hit's caption (empty when the search did not run it). */
+function shapeCaption(h) {
+  if (h.shapeScored === undefined) return "";
+  if (!h.shapeScored) return '<br><span class="badge unscored">not shape-scored</span>';
+  return `<br>normalized <span class="normalized" data-value="${h.normalizedScore}">${h.normalizedScore.toFixed(1)}</span>` +
+    ` · shape <span class="shape">${h.shapeScore}</span>` +
+    (h.shapeMirrored ? ' <span class="badge">shape mirrored</span>' : "");
 }
 
 for (const id of ["#mask-select", "#sort"]) $(id).addEventListener("change", renderResults);

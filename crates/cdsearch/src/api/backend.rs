@@ -71,6 +71,12 @@ pub trait SearchBackend: Send + Sync {
     /// Runs `job` to the end and returns its ranked results.
     fn run(&self, job: &SearchJob, progress: &dyn Progress) -> Result<SearchOutcome, BackendError>;
 
+    /// Whether searches asking for the shape stage (`shape`) can run here;
+    /// when not, the service refuses them with a 400 naming `shape`.
+    fn runs_shape_stage(&self) -> bool {
+        true
+    }
+
     /// Picks up `job`, which a previous server left running: its results if
     /// it can still get them, else [`BackendError::Interrupted`] (the
     /// default, for backends that keep nothing across restarts).
@@ -83,17 +89,23 @@ pub trait SearchBackend: Send + Sync {
     }
 }
 
+/// Why [`DirectBackend`] refuses searches with the shape stage.
+pub const SHAPE_UNSUPPORTED: &str =
+    "this server runs searches with `--runtime direct`, which has no \
+     shape stage; start it with `--runtime local` (the default) to use `shape`";
+
 /// Runs searches in this process over the rayon pool, one target per batch.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DirectBackend;
 
 impl SearchBackend for DirectBackend {
+    fn runs_shape_stage(&self) -> bool {
+        false
+    }
+
     fn run(&self, job: &SearchJob, progress: &dyn Progress) -> Result<SearchOutcome, BackendError> {
         if job.params.shape {
-            return Err(BackendError::Failed(
-                "shape: the direct backend does not run the shape stage; use the runtime backend"
-                    .into(),
-            ));
+            return Err(BackendError::Failed(SHAPE_UNSUPPORTED.into()));
         }
         let masks = job
             .masks

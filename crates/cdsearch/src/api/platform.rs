@@ -5,6 +5,7 @@
 //! background runner); a deployment on AWS brings its own (S3, the task
 //! table, the manager Lambda), and the router stays the same.
 
+use super::backend::SHAPE_UNSUPPORTED;
 use super::catalog::Catalog;
 use super::error::ApiError;
 use super::model::{LibraryView, SearchOutcome, SearchRecord};
@@ -72,6 +73,10 @@ pub trait SearchPlatform: Send + Sync {
         -> Result<ImageData, ApiError>;
     /// A directory where thumbnails of local files may be cached.
     fn thumbnail_cache(&self) -> Option<PathBuf>;
+    /// Why searches with the shape stage cannot run here, if they cannot.
+    fn shape_stage_unavailable(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// The embedded platform: libraries and stored masks from local
@@ -155,6 +160,10 @@ impl SearchPlatform for LocalPlatform {
         Ok(ImageData::File(
             self.searches.store().mask_path(&record.id, &mask.file),
         ))
+    }
+
+    fn shape_stage_unavailable(&self) -> Option<&'static str> {
+        (!self.searches.runs_shape_stage()).then_some(SHAPE_UNSUPPORTED)
     }
 
     fn thumbnail_cache(&self) -> Option<PathBuf> {

@@ -1,6 +1,7 @@
 //! The body of `POST /searches`: its JSON shape, the reference defaults, and a
 //! validator that names every bad field at once (pure: values in, values out).
 
+use crate::job::ShapeJobParameters;
 use crate::shape_stage::DEFAULT_SHAPE_TOP;
 use cds::pixel_match::MatchParams;
 use serde::{Deserialize, Serialize};
@@ -86,6 +87,14 @@ fn default_shape_top() -> usize {
 }
 
 impl SearchParams {
+    /// The job parameters of the shape stage (`shape`, `shapeTop`).
+    pub fn shape_job_parameters(&self) -> ShapeJobParameters {
+        ShapeJobParameters {
+            shape: self.shape,
+            shape_top: self.shape_top,
+        }
+    }
+
     /// The pixel-match parameters for mask `mask` (its own threshold).
     pub fn match_params(&self, mask: usize) -> MatchParams {
         MatchParams {
@@ -128,6 +137,8 @@ pub struct Known<'a> {
     pub masks: &'a [String],
     /// Most masks (uploaded plus stored) in one search.
     pub max_masks: usize,
+    /// Why the shape stage cannot run on this server, if it cannot.
+    pub shape_stage_unavailable: Option<&'a str>,
 }
 
 /// A request that passed validation.
@@ -226,6 +237,9 @@ pub fn validate(
         &mut errors,
     );
     let shape = boolean(obj, "shape", &mut errors);
+    if let (Some(true), Some(why)) = (shape, known.shape_stage_unavailable) {
+        errors.push(FieldError::new("shape", why));
+    }
     let shape_top = integer(obj, "shapeTop", 1, MAX_SHAPE_TOP, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
@@ -439,6 +453,7 @@ mod tests {
             libraries,
             masks,
             max_masks: 3,
+            shape_stage_unavailable: None,
         }
     }
 

@@ -12,6 +12,7 @@ use super::platform::{blocking, ImageData};
 use super::request::{validate, FieldError, Known, SearchRequest, MAX_RESULTS_PER_MASK};
 use super::searches::{now_ms, Submission};
 use super::Service;
+use crate::results::ShapeResult;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -216,6 +217,7 @@ pub async fn create_search(
         libraries: &library_names,
         masks: &stored,
         max_masks: service.limits.max_masks,
+        shape_stage_unavailable: service.platform.shape_stage_unavailable(),
     };
     let valid = validate(&raw.params, raw.uploads.len(), known).map_err(|e| errors.extend(e));
     let uploads = raw.uploads;
@@ -455,11 +457,19 @@ pub async fn get_results(
 }
 
 /// A results page as CSV: `mask,rank,target,matchingPixels,matchingRatio,
-/// mirrored,library` (the `cdsearch search --format csv` columns, then the library).
+/// mirrored,library` (the `cdsearch search --format csv` columns, then the
+/// library), and for searches that ran the shape stage its columns
+/// (`shapeScored,gradientAreaGap,highExpressionArea,shapeScore,normalizedScore`).
 fn csv_response(id: &str, masks: &[MaskPage]) -> ApiResult<Response> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let csv_err = |e: csv::Error| ApiError::Internal(format!("cannot write CSV: {e}"));
-    w.write_record([
+    let hits = || {
+        masks
+            .iter()
+            .flat_map(|page| page.results.iter().map(move |hit| (page, hit)))
+    };
+    let shaped = hits().any(|(_, hit)| hit.hit.shape.is_some());
+    let mut header = vec![
         "mask",
         "rank",
         "target",
@@ -467,21 +477,25 @@ fn csv_response(id: &str, masks: &[MaskPage]) -> ApiResult<Response> {
         "matchingRatio",
         "mirrored",
         "library",
-    ])
-    .map_err(csv_err)?;
-    for page in masks {
-        for hit in &page.results {
-            w.write_record([
-                page.mask.name.as_str(),
-                &hit.rank.to_string(),
-                &hit.hit.image_name,
-                &hit.hit.matching_pixels.to_string(),
-                &hit.hit.matching_ratio.to_string(),
-                &hit.hit.mirrored.to_string(),
-                &hit.hit.library_name,
-            ])
-            .map_err(csv_err)?;
+    ];
+    if shaped {
+        header.extend(ShapeResult::CSV_COLUMNS);
+    }
+    w.write_record(&header).map_err(csv_err)?;
+    for (page, hit) in hits() {
+        let mut record = vec![
+            page.mask.name.clone(),
+            hit.rank.to_string(),
+            hit.hit.image_name.clone(),
+            hit.hit.matching_pixels.to_string(),
+            hit.hit.matching_ratio.to_string(),
+            hit.hit.mirrored.to_string(),
+            hit.hit.library_name.clone(),
+        ];
+        if shaped {
+            record.extend(ShapeResult::csv_cells(hit.hit.shape.as_ref()));
         }
+        w.write_record(&record).map_err(csv_err)?;
     }
     let body = w
         .into_inner()

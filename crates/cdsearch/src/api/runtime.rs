@@ -12,7 +12,7 @@ use super::catalog::Collection;
 use super::model::{ApiHit, MaskOutcome, SearchOutcome, SkippedTarget};
 use crate::job::{
     local_batch_size, local_runtime, outcome_report, search_request, LibraryParameters,
-    LibraryResolver, LocalResolver, SearchJobParameters, ShapeJobParameters, SubSource,
+    LibraryResolver, LocalResolver, SearchJobParameters, SubSource,
 };
 use crate::progress::Progress;
 use crate::results::SearchReport;
@@ -136,11 +136,9 @@ impl SearchBackend for RuntimeBackend {
         let total = params.total_items();
         let mut request = search_request(&params, local_batch_size(total))
             .map_err(|e| BackendError::Failed(e.to_string()))?;
-        ShapeJobParameters {
-            shape: job.params.shape,
-            shape_top: job.params.shape_top,
-        }
-        .add_to(&mut request.job_parameters);
+        job.params
+            .shape_job_parameters()
+            .add_to(&mut request.job_parameters);
         request.job_id = Some(job.id.clone());
         request.search_timeout_secs = remaining.as_secs_f64();
         let outcome = self

@@ -67,6 +67,7 @@ pub struct Searches {
     store: Store,
     state: Mutex<State>,
     queue: Mutex<Sender<Task>>,
+    runs_shape_stage: bool,
 }
 
 impl Searches {
@@ -81,6 +82,7 @@ impl Searches {
         timeout: Duration,
     ) -> std::io::Result<Arc<Self>> {
         let (tx, rx) = channel();
+        let runs_shape_stage = backend.runs_shape_stage();
         let mut state = State::default();
         for record in store.load_all()? {
             match record.status {
@@ -99,6 +101,7 @@ impl Searches {
             store,
             state: Mutex::new(state),
             queue: Mutex::new(tx),
+            runs_shape_stage,
         });
         let runner = Runner {
             searches: Arc::clone(&searches),
@@ -119,6 +122,11 @@ impl Searches {
     /// The store holding the searches.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Whether the backend runs the shape stage.
+    pub fn runs_shape_stage(&self) -> bool {
+        self.runs_shape_stage
     }
 
     /// Stores and queues a new search, or returns the search an earlier

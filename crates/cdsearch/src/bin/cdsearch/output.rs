@@ -133,7 +133,7 @@ fn write_csv(out: &mut impl Write, report: &SearchReport) -> anyhow::Result<()> 
         "mirrored",
     ];
     if shaped {
-        header.extend(SHAPE_COLUMNS);
+        header.extend(ShapeResult::CSV_COLUMNS);
     }
     w.write_record(&header)?;
     for (mask, rank, hit) in rows(report) {
@@ -146,35 +146,12 @@ fn write_csv(out: &mut impl Write, report: &SearchReport) -> anyhow::Result<()> 
             hit.mirrored.to_string(),
         ];
         if shaped {
-            record.extend(shape_cells(hit.shape.as_ref()));
+            record.extend(ShapeResult::csv_cells(hit.shape.as_ref()));
         }
         w.write_record(&record)?;
     }
     w.flush()?;
     Ok(())
-}
-
-/// The CSV columns of the shape stage.
-const SHAPE_COLUMNS: [&str; 5] = [
-    "shapeScored",
-    "gradientAreaGap",
-    "highExpressionArea",
-    "shapeScore",
-    "normalizedScore",
-];
-
-/// The CSV cells of a hit's shape results (empty when it has none).
-fn shape_cells(shape: Option<&ShapeResult>) -> Vec<String> {
-    match shape {
-        Some(s) => vec![
-            s.shape_scored.to_string(),
-            s.gradient_area_gap.to_string(),
-            s.high_expression_area.to_string(),
-            s.shape_score.to_string(),
-            s.normalized_score.to_string(),
-        ],
-        None => vec![String::new(); SHAPE_COLUMNS.len()],
-    }
 }
 
 /// Lists the targets that could not be searched, on stderr.
