@@ -276,3 +276,45 @@ async fn combiner_reads_derived_images_from_an_object_store() {
     assert_eq!(hits[3].image_name, format!("lib/{UNSHAPED}"));
     assert!(!hits[3].shape.expect("marked").shape_scored);
 }
+
+/// A search over an index (coded targets only) runs the shape stage on the
+/// images of `--shape-images`, the directory the index was built from, and
+/// ranks as the search over that directory; without it, hits stay unscored.
+#[test]
+fn an_index_search_reads_shape_images_from_the_given_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let library = dir.path().join("images");
+    std::fs::create_dir(&library).unwrap();
+    build_library(&library);
+    let library = library.to_str().unwrap();
+    let index = dir.path().join("library.cdsindex");
+    let index = index.to_str().unwrap();
+    cdsearch(&["library", "index", library, "--out", index]);
+    let masks: Vec<String> = MASKS
+        .iter()
+        .map(|m| fixture(m).to_string_lossy().into_owned())
+        .collect();
+    let json = |library: &str, extra: &[&str]| -> Value {
+        let mut args = search_args(library, &masks, &["--format", "json"]);
+        args.extend(extra);
+        serde_json::from_slice(&cdsearch(&args).stdout).unwrap()
+    };
+    let from_images = json(library, &["--runtime", "direct"]);
+    let scored = |report: &Value| -> usize {
+        report["masks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|m| m["results"].as_array().unwrap())
+            .filter(|h| h["shapeScored"] == true)
+            .count()
+    };
+    assert_eq!(scored(&from_images), 6, "three per mask");
+    for runtime in ["local", "direct"] {
+        let expected = json(library, &["--runtime", runtime]);
+        let from_index = json(index, &["--shape-images", library, "--runtime", runtime]);
+        assert_eq!(from_index["masks"], expected["masks"], "{runtime}");
+    }
+    let unscored = json(index, &[]);
+    assert_eq!(scored(&unscored), 0);
+}

@@ -13,7 +13,7 @@ use cdsearch::shape_stage::{
     prepare_query, run_stage, FileShapeImages, ShapeImageSource, ShapeStageOptions,
 };
 use clap::{Args, ValueEnum};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// How a search runs on this machine.
@@ -44,6 +44,13 @@ pub struct SearchArgs {
     /// default a few batches per CPU core.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     batch_size: Option<u64>,
+    /// With `--shape`: the image directory holding the targets and their
+    /// derived images (gradient, z-gap), where the shape stage reads them.
+    /// Needed when `--library` is an index, which holds coded targets only
+    /// (give the directory the index was built from); by default the
+    /// library's own directories.
+    #[arg(long, value_name = "DIR")]
+    shape_images: Option<PathBuf>,
 }
 
 /// A library opened for a search.
@@ -55,20 +62,29 @@ struct OpenLibrary {
     shape_images: Option<Arc<dyn ShapeImageSource>>,
 }
 
-/// Opens the library arguments as a target source.
-fn open_library(paths: &[PathBuf]) -> anyhow::Result<OpenLibrary> {
+/// Opens the library arguments as a target source, with the shape stage's
+/// images from `shape_images` if given, else from the library's directories.
+fn open_library(paths: &[PathBuf], shape_images: Option<&Path>) -> anyhow::Result<OpenLibrary> {
+    let images_in = |dir: &Path| -> anyhow::Result<Arc<dyn ShapeImageSource>> {
+        let entries = discover(&[dir.to_path_buf()])
+            .with_context(|| format!("--shape-images {}", dir.display()))?;
+        Ok(Arc::new(FileShapeImages::new(&entries)))
+    };
     if let [path] = paths {
         if cdsearch::index::is_index(path) {
             let index = cdsearch::index::IndexLibrary::open(path)?;
             return Ok(OpenLibrary {
                 source: Arc::new(index),
-                shape_images: None,
+                shape_images: shape_images.map(images_in).transpose()?,
             });
         }
     }
     let entries = discover(paths)?;
     Ok(OpenLibrary {
-        shape_images: Some(Arc::new(FileShapeImages::new(&entries))),
+        shape_images: Some(match shape_images {
+            Some(dir) => images_in(dir)?,
+            None => Arc::new(FileShapeImages::new(&entries)),
+        }),
         source: Arc::new(FileLibrary::new(entries)),
     })
 }
@@ -157,11 +173,12 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
         .iter()
         .map(|path| Mask::load(path, &params))
         .collect::<Result<Vec<_>, _>>()?;
-    let library = open_library(&args.library)?;
+    let library = open_library(&args.library, args.shape_images.as_deref())?;
     if args.search.shape && library.shape_images.is_none() {
         eprintln!(
             "warning: --shape needs the target images and their derived images, which an \
-             index does not hold; hits are not shape-scored (search the image directory instead)"
+             index does not hold; hits are not shape-scored (add --shape-images DIR, the \
+             directory the index was built from)"
         );
     }
     if library.source.is_empty() {
