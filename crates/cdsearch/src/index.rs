@@ -4,7 +4,7 @@
 //! instead of the images.
 //!
 //! Layout (integers little-endian):
-//! - header, 32 bytes: magic `CDSINDEX`, version (u32, 2), codec (u32: 0 =
+//! - header, 32 bytes: magic `CDSINDEX`, version (u32, 3), codec (u32: 0 =
 //!   stored, 1 = zstd), record count (u64), offset of the table of contents (u64);
 //! - the records, one after another;
 //! - the table of contents, per record: offset (u64), stored length (u32),
@@ -26,7 +26,8 @@ use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"CDSINDEX";
-const VERSION: u32 = 2;
+/// 3: code words hold a hue index (`CDSCODE3`); 2 held sector and rank.
+const VERSION: u32 = 3;
 const HEADER_LEN: u64 = 32;
 /// Targets coded in parallel before their records are written.
 const CHUNK: usize = 256;

@@ -11,12 +11,12 @@ use super::gap::{Hue, Ranks};
 use super::MatchError;
 use crate::RgbImage;
 
-/// Shift of the sector within a code word.
-pub(crate) const SECTOR_SHIFT: u32 = 15;
+/// The hue index bits of a code word.
+pub(crate) const HUE_MASK: u32 = (1 << 17) - 1;
 /// Shift of the largest channel within a code word.
-pub(crate) const MAX_SHIFT: u32 = 24;
+const MAX_SHIFT: u32 = 24;
 
-const MAGIC: &[u8; 8] = b"CDSCODE2";
+const MAGIC: &[u8; 8] = b"CDSCODE3";
 /// Bytes before the row table: magic, width, height, lit pixel count.
 const FIXED_HEADER: usize = 20;
 
@@ -24,8 +24,9 @@ const FIXED_HEADER: usize = 20;
 ///
 /// Only pixels that can ever match are kept: those whose largest channel is
 /// unique (the others belong to no hue sector). Each has a code word
-/// `max << 24 | sector << 15 | rank`, where `rank` orders its hue value
-/// among all 8-bit fractions, so that scoring compares integers only.
+/// `max << 24 | hue`, where `hue` is the index of its sector and of the rank
+/// of its hue value among all 8-bit fractions (`(sector - 1) * N + rank`,
+/// below 2^17), so that scoring compares integers only.
 /// The codes are stored in row-major order; each 64-pixel bitmap word keeps
 /// the index of its first code, so that a pixel's code is found with one
 /// population count.
@@ -237,7 +238,7 @@ impl CodedTarget {
     }
 
     /// Serializes to the byte form (integers little-endian): magic
-    /// `CDSCODE2`, width, height and lit pixel count (u32 each), the end
+    /// `CDSCODE3`, width, height and lit pixel count (u32 each), the end
     /// offset of each row's section (u32 per row, from the start), then per
     /// row its section: the number n of bitmap words with lit pixels (u16),
     /// their positions in the row (n u16), their bits (n u64), and the code
@@ -413,7 +414,7 @@ impl Header {
             .ok_or_else(|| invalid("shorter than its 20-byte header"))?;
         if &fixed[..8] != MAGIC {
             return Err(invalid(
-                "missing the CDSCODE2 header (older forms must be re-coded)",
+                "missing the CDSCODE3 header (older forms must be re-coded)",
             ));
         }
         let (width, height) = (le_u32(&fixed[8..]) as usize, le_u32(&fixed[12..]) as usize);
@@ -439,9 +440,13 @@ fn le_u32(bytes: &[u8]) -> u32 {
 /// The code word of a hue with a sector.
 #[inline(always)]
 fn code_word(hue: Hue, ranks: &Ranks) -> u32 {
-    (u32::from(hue.den) << MAX_SHIFT)
-        | (u32::from(hue.sector) << SECTOR_SHIFT)
-        | u32::from(ranks.rank_of(hue))
+    (u32::from(hue.den) << MAX_SHIFT) | ranks.hue_index(hue.sector, ranks.rank_of(hue))
+}
+
+/// Whether a target code is bright enough (largest channel above `threshold`).
+#[inline(always)]
+pub(crate) fn bright(code: u32, threshold: u32) -> bool {
+    (code >> MAX_SHIFT) > threshold
 }
 
 /// Bit j set when pixel j of the chunk (up to 64 pixels) has a sector and
@@ -492,13 +497,11 @@ unsafe fn lit_bits_avx2(chunk: &[u32], threshold: u8) -> u64 {
 /// Whether every code word could have been produced by [`code_word`]
 /// (branch-free, so that the check vectorizes).
 fn valid_codes(codes: &[u32]) -> bool {
-    let ranks = Ranks::get().values.len() as u32;
+    let hues = 6 * Ranks::get().values.len() as u32;
     codes.iter().fold(true, |ok, &code| {
-        let sector = (code >> SECTOR_SHIFT) & 7;
-        ok & (sector.wrapping_sub(1) < 6)
-            & ((code & 0x7fff) < ranks)
+        ok & ((code & HUE_MASK) < hues)
             & (code >> MAX_SHIFT != 0)
-            & (code & 0x00fc_0000 == 0)
+            & (code & !HUE_MASK & ((1 << MAX_SHIFT) - 1) == 0)
     })
 }
 
@@ -561,13 +564,13 @@ mod tests {
             );
         }
         let mut bad = bytes.clone();
-        let sector_byte = bad.len() - 2;
-        bad[sector_byte] = 0xff;
+        let high_hue_byte = bad.len() - 2;
+        bad[high_hue_byte] = 0xff;
         let err = CodedTarget::from_bytes(&bad).unwrap_err().to_string();
         assert!(err.contains("row 2"), "{err}");
         let mut old = bytes.clone();
         old[7] = b'1';
         let err = CodedTarget::from_bytes(&old).unwrap_err().to_string();
-        assert!(err.contains("CDSCODE2"), "{err}");
+        assert!(err.contains("CDSCODE3"), "{err}");
     }
 }

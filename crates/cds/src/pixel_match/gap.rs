@@ -187,6 +187,13 @@ impl Ranks {
     pub(crate) fn rank_of(&self, hue: Hue) -> u16 {
         self.rank[usize::from(hue.num) * 256 + usize::from(hue.den)]
     }
+
+    /// The hue index of (sector 1..=6, rank): `(sector - 1) * N + rank`
+    /// for N distinct values, below `6 * N` (< 2^17).
+    #[inline]
+    pub(crate) fn hue_index(&self, sector: u8, rank: u16) -> u32 {
+        (u32::from(sector) - 1) * self.values.len() as u32 + u32::from(rank)
+    }
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@
 //! 64-pixel row words; each word is ANDed with the target's lit-pixel
 //! bitmap at every shift, so that only pixels lit in both are examined.
 
-use super::accept::{accepts, bright, pack};
-use super::coded::CodedTarget;
+use super::accept::Accept;
+use super::coded::{bright, CodedTarget};
 use super::gap::{Hue, Ranks};
 use super::{
     above, check_image, final_score, in_label_area, Best, MatchError, MatchParams, MatchScore,
@@ -43,12 +43,19 @@ struct Part {
     last_row: Option<usize>,
 }
 
-/// Mask positions as row words with a class index per set bit.
-#[derive(Clone, Debug, Default)]
+/// Mask positions as row words, with the class id of each position.
+#[derive(Clone, Debug)]
 struct Words {
     words: Vec<MaskWord>,
-    /// Packed accept word of each position, in the order of the words' set bits.
-    accepts: Vec<u64>,
+    /// 64 class ids per word: bit j of word i has slot `64 * i + j` (ids
+    /// of unset bits are 0). Narrow when every id fits in 16 bits.
+    slots: Slots,
+}
+
+#[derive(Clone, Debug)]
+enum Slots {
+    Narrow(Vec<u16>),
+    Wide(Vec<u32>),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -57,8 +64,6 @@ struct MaskWord {
     /// Word index in the row: pixels 64 * k .. 64 * k + 64.
     k: u32,
     bits: u64,
-    /// Index in `accepts` of the word's first set bit.
-    first: u32,
 }
 
 impl PreparedMask {
@@ -201,8 +206,22 @@ impl PreparedMask {
 
     /// The number of matching positions at each shift.
     fn counts(&self, words: &Words, target: &CodedTarget) -> Vec<i64> {
+        match &words.slots {
+            Slots::Narrow(slots) => self.counts_with(&words.words, slots, target),
+            Slots::Wide(slots) => self.counts_with(&words.words, slots, target),
+        }
+    }
+
+    fn counts_with<I: Copy + Into<u32>>(
+        &self,
+        words: &[MaskWord],
+        slots: &[I],
+        target: &CodedTarget,
+    ) -> Vec<i64> {
         let kernel = Kernel {
             words,
+            slots,
+            accepts: &self.classes.accepts,
             target,
             shifts: &self.shifts,
             threshold: u32::from(self.params.data_threshold),
@@ -220,16 +239,19 @@ impl PreparedMask {
     }
 }
 
-/// The inputs of the scoring loop.
-struct Kernel<'a> {
-    words: &'a Words,
+/// The inputs of the scoring loop, for class ids of type `I`.
+struct Kernel<'a, I> {
+    words: &'a [MaskWord],
+    /// 64 class ids per word (bit j of a word has slot j).
+    slots: &'a [I],
+    accepts: &'a [Accept],
     target: &'a CodedTarget,
     shifts: &'a [(i32, i32)],
     threshold: u32,
     height: usize,
 }
 
-impl Kernel<'_> {
+impl<I: Copy + Into<u32>> Kernel<'_, I> {
     /// [`Kernel::counts`] compiled with hardware popcount and bit manipulation.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "popcnt,bmi1,bmi2")]
@@ -240,36 +262,71 @@ impl Kernel<'_> {
     /// For each shift, the number of mask positions whose shifted target
     /// pixel is lit and accepted by the position's class. Each mask word is
     /// ANDed with the target's lit bitmap at the shift; only the common bits
-    /// are examined.
+    /// are examined, first those whose target pixel is in the window's first
+    /// bitmap word, then those in its second.
     #[inline(always)]
     fn counts(&self) -> Vec<i64> {
         let mut counts = vec![0i64; self.shifts.len()];
         let row_words = self.target.row_words();
-        let (bits, first, codes) = (self.target.bits(), self.target.first(), self.target.codes());
-        for w in &self.words.words {
-            let words = &self.words.accepts[w.first as usize..];
+        let (bits, first) = (self.target.bits(), self.target.first());
+        for (w, slots) in self.words.iter().zip(self.slots.chunks_exact(64)) {
+            let slots: &[I; 64] = slots.try_into().expect("64 slots per word");
             for (count, &(dx, dy)) in counts.iter_mut().zip(self.shifts) {
                 let Some(row) = shifted_row(w.y, dy, self.height) else {
                     continue;
                 };
                 let (wi, sh) = window_start(row * row_words, w.k, dx);
-                let pair = (u128::from(bits[wi + 1]) << 64) | u128::from(bits[wi]);
-                let mut cand = w.bits & (pair >> sh) as u64;
-                let mut hits = 0u32;
-                while cand != 0 {
-                    let j = cand.trailing_zeros();
-                    cand &= cand - 1;
-                    let word = words[(w.bits & ((1u64 << j) - 1)).count_ones() as usize];
-                    let t = sh + j as usize;
-                    let tw = wi + (t >> 6);
-                    let below = bits[tw] & ((1u64 << (t & 63)) - 1);
-                    let code = codes[first[tw] as usize + below.count_ones() as usize];
-                    hits += u32::from(bright(code, self.threshold) & accepts(word, code));
+                let (lo, hi) = (bits[wi], bits[wi + 1]);
+                let window = ((u128::from(hi) << 64 | u128::from(lo)) >> sh) as u64;
+                let cand = w.bits & window;
+                if cand == 0 {
+                    continue;
+                }
+                // Target bit sh + j of `lo` is under mask bit j; the lit bits
+                // of `lo` below bit sh come first in the codes.
+                let skipped = (lo & ((1u64 << sh) - 1)).count_ones();
+                let mut hits = self.matches(
+                    cand & (u64::MAX >> sh),
+                    0,
+                    lo >> sh,
+                    first[wi] + skipped,
+                    slots,
+                );
+                if sh != 0 {
+                    // Target bit i of `hi` is under mask bit i + 64 - sh.
+                    hits += self.matches(cand >> (64 - sh), 64 - sh, hi, first[wi + 1], slots);
                 }
                 *count += i64::from(hits);
             }
         }
         counts
+    }
+
+    /// The number of candidates (bit i of `cand`: target bit i of
+    /// `target_bits`, whose lit bits have codes from index `first`, under
+    /// mask bit `offset + i`) whose target code is bright and accepted.
+    #[inline(always)]
+    fn matches(
+        &self,
+        mut cand: u64,
+        offset: usize,
+        target_bits: u64,
+        first: u32,
+        slots: &[I; 64],
+    ) -> u32 {
+        let codes = self.target.codes();
+        let mut hits = 0u32;
+        while cand != 0 {
+            let i = cand.trailing_zeros();
+            cand &= cand - 1;
+            let below = target_bits & ((1u64 << i) - 1);
+            let code = codes[(first + below.count_ones()) as usize];
+            let class: u32 = slots[(offset + i as usize) & 63].into();
+            hits += u32::from(
+                bright(code, self.threshold) & self.accepts[class as usize].accepts(code),
+            );
+        }
+        hits
     }
 }
 
@@ -305,7 +362,7 @@ impl Part {
                 last_row = Some(y);
                 let hue = Hue::of(p);
                 if hue.sector != 0 {
-                    let class = classes.accept_word(hue);
+                    let class = classes.id(hue);
                     direct.push((y, x, class));
                     mirrored.push((y, width - 1 - x, class));
                 }
@@ -321,49 +378,61 @@ impl Part {
 }
 
 impl Words {
-    /// Builds the words from (y, x, class) positions.
-    fn from_positions(mut positions: Vec<(usize, usize, u64)>) -> Self {
+    /// Builds the words from (y, x, class id) positions.
+    fn from_positions(mut positions: Vec<(usize, usize, u32)>) -> Self {
         positions.sort_unstable();
-        let mut out = Words::default();
+        let mut words: Vec<MaskWord> = Vec::new();
+        let mut ids: Vec<u32> = Vec::new();
         for (y, x, class) in positions {
             let (y, k) = (y as u32, (x / 64) as u32);
-            match out.words.last_mut() {
-                Some(w) if w.y == y && w.k == k => w.bits |= 1 << (x % 64),
-                _ => out.words.push(MaskWord {
-                    y,
-                    k,
-                    bits: 1 << (x % 64),
-                    first: out.accepts.len() as u32,
-                }),
+            if !matches!(words.last(), Some(w) if w.y == y && w.k == k) {
+                words.push(MaskWord { y, k, bits: 0 });
+                ids.resize(64 * words.len(), 0);
             }
-            out.accepts.push(class);
+            let last = words.len() - 1;
+            words[last].bits |= 1 << (x % 64);
+            ids[64 * last + x % 64] = class;
         }
-        out
+        let slots = match ids.iter().all(|&id| id <= u32::from(u16::MAX)) {
+            true => Slots::Narrow(ids.iter().map(|&id| id as u16).collect()),
+            false => Slots::Wide(ids),
+        };
+        Self { words, slots }
     }
 }
 
-/// The accept words of the mask hues seen so far (many pixels share a hue).
+/// The classes of the mask hues seen so far (many pixels share a hue): an
+/// id per (sector, rank) and what each class accepts.
 #[derive(Clone, Debug)]
 struct Classes {
     tolerance: f64,
-    words: std::collections::HashMap<(u8, u16), u64>,
+    ids: std::collections::HashMap<(u8, u16), u32>,
+    accepts: Vec<Accept>,
 }
 
 impl Classes {
     fn new(tolerance: f64) -> Self {
         Self {
             tolerance,
-            words: Default::default(),
+            ids: Default::default(),
+            accepts: Vec::new(),
         }
     }
 
-    /// The accept word of a mask hue.
-    fn accept_word(&mut self, hue: Hue) -> u64 {
+    /// The class id of a mask hue (with a sector).
+    fn id(&mut self, hue: Hue) -> u32 {
         let ranks = Ranks::get();
         let rank = ranks.rank_of(hue);
-        *self
-            .words
-            .entry((hue.sector, rank))
-            .or_insert_with(|| pack(hue.sector, usize::from(rank), self.tolerance, &ranks.values))
+        let next = self.accepts.len() as u32;
+        let id = *self.ids.entry((hue.sector, rank)).or_insert(next);
+        if id == next {
+            self.accepts.push(Accept::new(
+                hue.sector,
+                usize::from(rank),
+                self.tolerance,
+                ranks,
+            ));
+        }
+        id
     }
 }
