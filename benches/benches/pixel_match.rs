@@ -1,6 +1,7 @@
 //! Pixel-match scoring throughput: the reference scalar scorer (baseline)
 //! against the fast scorer on decoded targets (`score`, including the
-//! per-target coding) and on pre-coded targets (`score_coded`), for the
+//! per-target coding) and on pre-coded targets (`score_coded`, with the
+//! vector loop where the CPU has AVX-512, and with the portable loop), for the
 //! real 1210x566 masks of the fixtures against every 1210x566 fixture
 //! target, at the three parameter sets of golden-scores.json. Throughput is
 //! in pairs (mask, target) per second on one core; the per-target coding
@@ -118,6 +119,19 @@ fn scoring(c: &mut Criterion) {
                 }
             })
         });
+        let portable: Vec<PreparedMask> = masks
+            .iter()
+            .map(|(_, m)| m.clone().with_portable_loop())
+            .collect();
+        group.bench_function("portable_score_coded", |b| {
+            b.iter(|| {
+                for mask in &portable {
+                    for t in &coded {
+                        black_box(mask.score_coded(t).expect("scorable"));
+                    }
+                }
+            })
+        });
         group.finish();
     }
 }
@@ -149,6 +163,14 @@ fn big_mask(c: &mut Criterion) {
         b.iter(|| {
             for t in &coded {
                 black_box(mask.score_coded(t).expect("scorable"));
+            }
+        })
+    });
+    let portable = mask.clone().with_portable_loop();
+    group.bench_function("portable_score_coded", |b| {
+        b.iter(|| {
+            for t in &coded {
+                black_box(portable.score_coded(t).expect("scorable"));
             }
         })
     });

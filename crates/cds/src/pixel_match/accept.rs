@@ -31,6 +31,9 @@ const fn neighbours(s1: u8) -> [Option<u8>; 2] {
     }
 }
 
+/// Shift of the start in a packed range ([`Accept::packed`]).
+pub(crate) const PACKED_START: u32 = 15;
+
 /// A closed range of hue indices `start..=start + span`, tested with one
 /// subtraction and one comparison.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +77,16 @@ impl Accept {
             }
         }
         Self { ranges }
+    }
+
+    /// The ranges packed for the vector kernel, one `u32` each:
+    /// `start << 15 | span` (a hue index is below 2^17, a span below 2^15;
+    /// an empty range starts at 2^17 - 1, above every hue index).
+    pub(crate) fn packed(&self) -> [u32; 3] {
+        self.ranges.map(|r| match r == HueRange::EMPTY {
+            true => HUE_MASK << PACKED_START,
+            false => r.start << PACKED_START | r.span,
+        })
     }
 
     /// Whether the mask hue accepts a target code (its hue index; the
@@ -137,6 +150,11 @@ mod tests {
                                 want,
                                 "s1 {s1} r1 {r1} s2 {s2} r2 {r2} tol {tolerance}"
                             );
+                            let hue = code & HUE_MASK;
+                            let packed = accept.packed().iter().any(|&r| {
+                                hue.wrapping_sub(r >> PACKED_START) <= r & ((1 << PACKED_START) - 1)
+                            });
+                            assert_eq!(packed, want, "packed: s1 {s1} r1 {r1} s2 {s2} r2 {r2}");
                         }
                     }
                 }

@@ -14,7 +14,7 @@ use crate::RgbImage;
 /// The hue index bits of a code word.
 pub(crate) const HUE_MASK: u32 = (1 << 17) - 1;
 /// Shift of the largest channel within a code word.
-const MAX_SHIFT: u32 = 24;
+pub(crate) const MAX_SHIFT: u32 = 24;
 
 const MAGIC: &[u8; 8] = b"CDSCODE3";
 /// Bytes before the row table: magic, width, height, lit pixel count.

@@ -17,6 +17,8 @@ mod prepared;
 #[cfg(test)]
 mod proptests;
 pub mod reference;
+#[cfg(target_arch = "x86_64")]
+mod simd;
 
 pub use coded::CodedTarget;
 pub use gap::pixel_gap;

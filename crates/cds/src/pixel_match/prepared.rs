@@ -30,6 +30,8 @@ pub struct PreparedMask {
     /// The target bitmap words any score reads, in increasing order: only
     /// these are coded when scoring a decoded target.
     needed: Vec<u32>,
+    /// Score with the portable loop even where the vector one runs.
+    portable: bool,
 }
 
 /// One mask (or negative mask), unmirrored and mirrored.
@@ -50,6 +52,9 @@ struct Words {
     /// 64 class ids per word: bit j of word i has slot `64 * i + j` (ids
     /// of unset bits are 0). Narrow when every id fits in 16 bits.
     slots: Slots,
+    /// For the vector kernel: the packed ranges of each slot's class, three
+    /// arrays of 64 per word (see `simd::RANGES_PER_WORD`).
+    ranges: Vec<u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -58,12 +63,15 @@ enum Slots {
     Wide(Vec<u32>),
 }
 
+/// 64 horizontally adjacent pixels of a mask row.
 #[derive(Clone, Copy, Debug)]
-struct MaskWord {
-    y: u32,
+pub(super) struct MaskWord {
+    /// Row.
+    pub y: u32,
     /// Word index in the row: pixels 64 * k .. 64 * k + 64.
-    k: u32,
-    bits: u64,
+    pub k: u32,
+    /// Bit j set for a mask position at x = 64 * k + j.
+    pub bits: u64,
 }
 
 impl PreparedMask {
@@ -82,6 +90,7 @@ impl PreparedMask {
             negative: None,
             shifts: params.shifts(),
             needed: Vec::new(),
+            portable: false,
         };
         prepared.needed = prepared.needed_words();
         Ok(prepared)
@@ -204,8 +213,32 @@ impl PreparedMask {
         final_score(direct, mirrored)
     }
 
+    /// The same mask, scored with the portable loop even on CPUs where the
+    /// vector loop runs (the scores are identical; benchmarks and tests
+    /// compare the two).
+    pub fn with_portable_loop(mut self) -> Self {
+        self.portable = true;
+        self
+    }
+
     /// The number of matching positions at each shift.
     fn counts(&self, words: &Words, target: &CodedTarget) -> Vec<i64> {
+        #[cfg(target_arch = "x86_64")]
+        if !self.portable && super::simd::available() {
+            let threshold = u32::from(self.params.data_threshold);
+            // SAFETY: the CPU has the features, and `ranges` holds
+            // RANGES_PER_WORD values per word (`Words::from_positions`).
+            return unsafe {
+                super::simd::counts(
+                    &words.words,
+                    &words.ranges,
+                    target,
+                    &self.shifts,
+                    threshold,
+                    self.height,
+                )
+            };
+        }
         match &words.slots {
             Slots::Narrow(slots) => self.counts_with(&words.words, slots, target),
             Slots::Wide(slots) => self.counts_with(&words.words, slots, target),
@@ -332,7 +365,7 @@ impl<I: Copy + Into<u32>> Kernel<'_, I> {
 
 /// Row `y + dy`, if inside an image of `height` rows.
 #[inline(always)]
-fn shifted_row(y: u32, dy: i32, height: usize) -> Option<usize> {
+pub(super) fn shifted_row(y: u32, dy: i32, height: usize) -> Option<usize> {
     let row = i64::from(y) + i64::from(dy);
     (0..height as i64).contains(&row).then_some(row as usize)
 }
@@ -340,7 +373,7 @@ fn shifted_row(y: u32, dy: i32, height: usize) -> Option<usize> {
 /// Where the target window under mask word `k` shifted by `dx` starts, in
 /// a bitmap row starting at word `row_base`: (word index, bit offset).
 #[inline(always)]
-fn window_start(row_base: usize, k: u32, dx: i32) -> (usize, usize) {
+pub(super) fn window_start(row_base: usize, k: u32, dx: i32) -> (usize, usize) {
     let base = ((i64::from(k) + 1) * 64 + i64::from(dx)) as usize;
     (row_base + (base >> 6), base & 63)
 }
@@ -370,8 +403,8 @@ impl Part {
         }
         Self {
             size,
-            direct: Words::from_positions(direct),
-            mirrored: Words::from_positions(mirrored),
+            direct: Words::from_positions(direct, classes),
+            mirrored: Words::from_positions(mirrored, classes),
             last_row,
         }
     }
@@ -379,7 +412,7 @@ impl Part {
 
 impl Words {
     /// Builds the words from (y, x, class id) positions.
-    fn from_positions(mut positions: Vec<(usize, usize, u32)>) -> Self {
+    fn from_positions(mut positions: Vec<(usize, usize, u32)>, classes: &Classes) -> Self {
         positions.sort_unstable();
         let mut words: Vec<MaskWord> = Vec::new();
         let mut ids: Vec<u32> = Vec::new();
@@ -393,11 +426,27 @@ impl Words {
             words[last].bits |= 1 << (x % 64);
             ids[64 * last + x % 64] = class;
         }
+        let mut ranges = vec![0u32; 3 * ids.len()];
+        for (slots, out) in ids.chunks_exact(64).zip(ranges.chunks_exact_mut(3 * 64)) {
+            for (j, &id) in slots.iter().enumerate() {
+                for (k, packed) in classes.accepts[id as usize]
+                    .packed()
+                    .into_iter()
+                    .enumerate()
+                {
+                    out[64 * k + j] = packed;
+                }
+            }
+        }
         let slots = match ids.iter().all(|&id| id <= u32::from(u16::MAX)) {
             true => Slots::Narrow(ids.iter().map(|&id| id as u16).collect()),
             false => Slots::Wide(ids),
         };
-        Self { words, slots }
+        Self {
+            words,
+            slots,
+            ranges,
+        }
     }
 }
 

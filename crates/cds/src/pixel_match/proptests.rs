@@ -92,6 +92,9 @@ proptest! {
         prop_assert_eq!(prepared.score(&target).unwrap(), want);
         let coded = CodedTarget::from_bytes(&CodedTarget::encode(&target).to_bytes()).unwrap();
         prop_assert_eq!(prepared.score_coded(&coded).unwrap(), want);
+        let portable = prepared.with_portable_loop();
+        prop_assert_eq!(portable.score(&target).unwrap(), want);
+        prop_assert_eq!(portable.score_coded(&coded).unwrap(), want);
     }
 
     #[test]
@@ -123,4 +126,42 @@ fn size_mismatch_is_an_error() {
     );
     let coded = CodedTarget::encode(&RgbImage::black(11, 10));
     assert!(mask.score_coded(&coded).is_err());
+}
+
+/// The vector loop (where the CPU has it) and the portable loop give the
+/// same scores on real 1210x566 CDMs at the golden parameter sets.
+#[test]
+fn vector_and_portable_loops_agree_on_real_images() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/cdm/cdsearch");
+    let images: Vec<RgbImage> = [
+        "ems/12191_JRC2018U.tif",
+        "grad/VT016795_115C08_AE_01-20200221_61_I2-m-CH1_01.png",
+        "lms/VT033614_127B01_AE_01-20171124_64_H6-f-CH2_01.tif",
+        "lms/BJD_127B01_AE_01-20171124_64_H6-40x-Brain-JRC2018_Unisex_20x_HR-2483089192251293794-CH2-01_CDM.tif",
+    ]
+    .iter()
+    .map(|name| crate::decode_rgb(&std::fs::read(format!("{dir}/{name}")).unwrap()).unwrap())
+    .collect();
+    let coded: Vec<CodedTarget> = images.iter().map(CodedTarget::encode).collect();
+    let mut matched = 0;
+    for (threshold, fluctuation, xy_shift) in [(20, 2.0, 0), (20, 2.0, 2), (100, 1.0, 4)] {
+        let params = MatchParams {
+            mask_threshold: threshold,
+            data_threshold: threshold,
+            pix_color_fluctuation: fluctuation,
+            xy_shift,
+            mirror_mask: xy_shift > 0,
+            ..MatchParams::default()
+        };
+        for mask in &images {
+            let fast = PreparedMask::new(mask, &params).unwrap();
+            let portable = fast.clone().with_portable_loop();
+            for target in &coded {
+                let score = fast.score_coded(target).unwrap();
+                assert_eq!(score, portable.score_coded(target).unwrap());
+                matched += usize::from(score.matching_pixels > 0);
+            }
+        }
+    }
+    assert!(matched >= 20, "only {matched} of 48 pairs matched");
 }
