@@ -300,21 +300,21 @@ impl<I: Copy + Into<u32>> Kernel<'_, I> {
     #[inline(always)]
     fn counts(&self) -> Vec<i64> {
         let mut counts = vec![0i64; self.shifts.len()];
-        let row_words = self.target.row_words();
-        let (bits, first) = (self.target.bits(), self.target.first());
+        let first = self.target.first();
         for (w, slots) in self.words.iter().zip(self.slots.chunks_exact(64)) {
             let slots: &[I; 64] = slots.try_into().expect("64 slots per word");
-            for (count, &(dx, dy)) in counts.iter_mut().zip(self.shifts) {
-                let Some(row) = shifted_row(w.y, dy, self.height) else {
+            for (count, &shift) in counts.iter_mut().zip(self.shifts) {
+                let Some(Window {
+                    word,
+                    offset: sh,
+                    lo,
+                    hi,
+                    cand,
+                    ..
+                }) = Window::under(w, shift, self.target, self.height)
+                else {
                     continue;
                 };
-                let (wi, sh) = window_start(row * row_words, w.k, dx);
-                let (lo, hi) = (bits[wi], bits[wi + 1]);
-                let window = ((u128::from(hi) << 64 | u128::from(lo)) >> sh) as u64;
-                let cand = w.bits & window;
-                if cand == 0 {
-                    continue;
-                }
                 // Target bit sh + j of `lo` is under mask bit j; the lit bits
                 // of `lo` below bit sh come first in the codes.
                 let skipped = (lo & ((1u64 << sh) - 1)).count_ones();
@@ -322,12 +322,12 @@ impl<I: Copy + Into<u32>> Kernel<'_, I> {
                     cand & (u64::MAX >> sh),
                     0,
                     lo >> sh,
-                    first[wi] + skipped,
+                    first[word] + skipped,
                     slots,
                 );
                 if sh != 0 {
                     // Target bit i of `hi` is under mask bit i + 64 - sh.
-                    hits += self.matches(cand >> (64 - sh), 64 - sh, hi, first[wi + 1], slots);
+                    hits += self.matches(cand >> (64 - sh), 64 - sh, hi, first[word + 1], slots);
                 }
                 *count += i64::from(hits);
             }
@@ -363,9 +363,52 @@ impl<I: Copy + Into<u32>> Kernel<'_, I> {
     }
 }
 
+/// The target pixels under a mask word at one shift: 64 bits starting at
+/// bit `offset` of bitmap word `word` (so spanning `lo` and `hi`).
+pub(super) struct Window {
+    /// Index of the first of the two target bitmap words.
+    pub word: usize,
+    /// Bit offset of the window in `lo`.
+    pub offset: usize,
+    /// Target bitmap words `word` and `word + 1`.
+    pub lo: u64,
+    pub hi: u64,
+    /// The window's lit bits: bit j is the pixel under mask bit j.
+    pub lit: u64,
+    /// The mask word's positions whose target pixel is lit.
+    pub cand: u64,
+}
+
+impl Window {
+    /// The window under mask word `w` shifted by (dx, dy) in a target
+    /// `height` rows high, if any of the word's positions has a lit pixel.
+    #[inline(always)]
+    pub(super) fn under(
+        w: &MaskWord,
+        (dx, dy): (i32, i32),
+        target: &CodedTarget,
+        height: usize,
+    ) -> Option<Self> {
+        let row = shifted_row(w.y, dy, height)?;
+        let (word, offset) = window_start(row * target.row_words(), w.k, dx);
+        let bits = target.bits();
+        let (lo, hi) = (bits[word], bits[word + 1]);
+        let lit = ((u128::from(hi) << 64 | u128::from(lo)) >> offset) as u64;
+        let cand = w.bits & lit;
+        (cand != 0).then_some(Self {
+            word,
+            offset,
+            lo,
+            hi,
+            lit,
+            cand,
+        })
+    }
+}
+
 /// Row `y + dy`, if inside an image of `height` rows.
 #[inline(always)]
-pub(super) fn shifted_row(y: u32, dy: i32, height: usize) -> Option<usize> {
+fn shifted_row(y: u32, dy: i32, height: usize) -> Option<usize> {
     let row = i64::from(y) + i64::from(dy);
     (0..height as i64).contains(&row).then_some(row as usize)
 }
@@ -373,7 +416,7 @@ pub(super) fn shifted_row(y: u32, dy: i32, height: usize) -> Option<usize> {
 /// Where the target window under mask word `k` shifted by `dx` starts, in
 /// a bitmap row starting at word `row_base`: (word index, bit offset).
 #[inline(always)]
-pub(super) fn window_start(row_base: usize, k: u32, dx: i32) -> (usize, usize) {
+fn window_start(row_base: usize, k: u32, dx: i32) -> (usize, usize) {
     let base = ((i64::from(k) + 1) * 64 + i64::from(dx)) as usize;
     (row_base + (base >> 6), base & 63)
 }

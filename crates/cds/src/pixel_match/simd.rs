@@ -10,7 +10,7 @@ use std::arch::x86_64::*;
 
 use super::accept::PACKED_START;
 use super::coded::{CodedTarget, HUE_MASK, MAX_SHIFT};
-use super::prepared::{shifted_row, window_start, MaskWord};
+use super::prepared::{MaskWord, Window};
 
 /// Packed ranges per mask word: three arrays of 64 (range k of bit j at
 /// `RANGES_PER_WORD * i + 64 * k + j`).
@@ -41,28 +41,29 @@ pub(crate) unsafe fn counts(
 ) -> Vec<i64> {
     assert_eq!(ranges.len(), RANGES_PER_WORD * words.len());
     let mut counts = vec![0i64; shifts.len()];
-    let row_words = target.row_words();
-    let (bits, first, codes) = (target.bits(), target.first(), target.codes());
+    let (first, codes) = (target.first(), target.codes());
     let hue_mask = _mm512_set1_epi32(HUE_MASK as i32);
     let span_mask = _mm512_set1_epi32((1 << PACKED_START) - 1);
     let threshold = _mm512_set1_epi32(threshold as i32);
     for (w, ranges) in words.iter().zip(ranges.chunks_exact(RANGES_PER_WORD)) {
-        for (count, &(dx, dy)) in counts.iter_mut().zip(shifts) {
-            let Some(row) = shifted_row(w.y, dy, height) else {
+        for (count, &shift) in counts.iter_mut().zip(shifts) {
+            let Some(Window {
+                word,
+                offset,
+                lo,
+                lit: window,
+                cand,
+                ..
+            }) = Window::under(w, shift, target, height)
+            else {
                 continue;
             };
-            let (wi, sh) = window_start(row * row_words, w.k, dx);
-            let (lo, hi) = (bits[wi], bits[wi + 1]);
-            let window = ((u128::from(hi) << 64 | u128::from(lo)) >> sh) as u64;
-            let cand = w.bits & window;
-            if cand == 0 {
-                continue;
-            }
             // The codes of the window's lit pixels follow one another from
-            // `base`: those of `lo` from bit sh on, then those of `hi`.
+            // `base`: those of `lo` from the window's offset on, then those of
+            // the next word.
             let base = match lo {
-                0 => first[wi + 1],
-                _ => first[wi] + (lo & ((1u64 << sh) - 1)).count_ones(),
+                0 => first[word + 1],
+                _ => first[word] + (lo & ((1u64 << offset) - 1)).count_ones(),
             } as usize;
             assert!(base + window.count_ones() as usize <= codes.len());
             let mut hits = 0u32;
