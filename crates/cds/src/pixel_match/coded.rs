@@ -154,9 +154,10 @@ impl CodedTarget {
             }
             coded.bits[word] = bits;
             coded.first[word] = coded.codes.len() as u32;
-            coded
-                .codes
-                .extend(SetBits(bits).map(|j| code_word(Hue::of(chunk[j]), ranks)));
+            coded.codes.reserve(64);
+            for j in SetBits(bits) {
+                coded.codes.push(code_word(Hue::of(chunk[j]), ranks));
+            }
         }
         coded
     }
@@ -466,6 +467,7 @@ fn lit_bits(chunk: &[u32], threshold: u8) -> u64 {
 /// The CPU must support AVX2 and `chunk` must hold 64 pixels.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
+#[inline]
 unsafe fn lit_bits_avx2(chunk: &[u32], threshold: u8) -> u64 {
     use std::arch::x86_64::*;
     debug_assert_eq!(chunk.len(), 64);
