@@ -1,14 +1,15 @@
 //! End-to-end search throughput, images per second on one core, over a
 //! synthetic library of 1210x566 CDMs (PNG, PackBits TIFF, and the index
 //! format) for one real mask at the golden file's P1 parameters; plus the
-//! split of the raw-image cost between decoding, per-target coding and
-//! scoring. Criterion's throughput line ("elem/s") is images/s/core.
+//! split of the raw-image cost between decoding, per-target coding (all
+//! pixels of the rows, or only the words and brightness the mask needs, as
+//! a search does) and scoring. Criterion's throughput line ("elem/s") is images/s/core.
 
 use cds::pixel_match::{CodedTarget, MatchParams};
 use cdsearch::index::{write_index, Codec, IndexLibrary};
 use cdsearch::job::SubSource;
 use cdsearch::library::{discover, LibraryEntry};
-use cdsearch::search::{search, FileLibrary, Mask, SearchOptions, TargetSource};
+use cdsearch::search::{search, FileLibrary, Mask, SearchOptions, TargetNeed, TargetSource};
 use cdsearch::synth::{write_library, SynthFormat, SynthOptions};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::path::Path;
@@ -50,9 +51,9 @@ impl TargetSource for LoadOnly {
     fn load(
         &self,
         index: usize,
-        rows: usize,
+        need: &TargetNeed,
     ) -> Result<CodedTarget, cdsearch::search::TargetError> {
-        self.0.load(index, rows)
+        self.0.load(index, need)
     }
 }
 
@@ -79,7 +80,8 @@ fn bench_search(c: &mut Criterion) {
 
     let params = p1();
     let masks = vec![Mask::load(Path::new(MASK), &params).expect("mask")];
-    let rows = cdsearch::search::rows_needed(&masks);
+    let need = TargetNeed::of(&masks);
+    let rows = need.rows();
     let options = SearchOptions { params, top: 500 };
     let one_core = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
@@ -164,6 +166,13 @@ fn bench_search(c: &mut Criterion) {
             }
         })
     });
+    split.bench_function("code_target_needed", |b| {
+        b.iter(|| {
+            for img in &decoded {
+                std::hint::black_box(need.code(img));
+            }
+        })
+    });
     split.bench_function("score_coded", |b| {
         b.iter(|| {
             for target in &coded {
@@ -175,7 +184,7 @@ fn bench_search(c: &mut Criterion) {
         split.bench_function(name, |b| {
             b.iter(|| {
                 for i in 0..index.len() {
-                    std::hint::black_box(index.load(i, rows).unwrap());
+                    std::hint::black_box(index.load(i, &need).unwrap());
                 }
             })
         });

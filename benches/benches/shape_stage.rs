@@ -17,7 +17,7 @@ use cds::pixel_match::MatchParams;
 use cdsearch::derive::{derive_library, DeriveOptions};
 use cdsearch::library::{derived_path, discover, DerivedKind, LibraryEntry};
 use cdsearch::results::SearchReport;
-use cdsearch::search::{load_image_target, search, FileLibrary, Mask, SearchOptions};
+use cdsearch::search::{load_image_target, search, FileLibrary, Mask, SearchOptions, TargetNeed};
 use cdsearch::shape_stage::{
     prepare_query, run_stage, score_bytes, FileShapeImages, ShapeImageSource, ShapeStageOptions,
 };
@@ -201,7 +201,7 @@ fn per_hit(c: &mut Criterion) {
     let mask_image = cds::decode_rgb(&std::fs::read(mask_path()).expect("mask")).expect("decode");
     let query = prepare_query(&mask_image).expect("prepare");
     let mask = Mask::load(&mask_path(), &params()).expect("mask loads");
-    let rows = mask.prepared.rows_needed();
+    let need = TargetNeed::of(std::slice::from_ref(&mask));
     let decoded = (
         cds::decode_rgb(&bytes.target).expect("target"),
         cds::decode_gray16(&gradient).expect("gradient"),
@@ -210,7 +210,7 @@ fn per_hit(c: &mut Criterion) {
     let mut group = c.benchmark_group("shape_stage/per_hit");
     group.bench_function("pixel_match_load_and_score", |b| {
         b.iter(|| {
-            let target = load_image_target(black_box(target_path), rows).expect("load");
+            let target = load_image_target(black_box(target_path), &need).expect("load");
             mask.prepared.score_coded(&target)
         })
     });

@@ -17,7 +17,7 @@
 use crate::library::LibraryEntry;
 use crate::progress::Progress;
 use crate::results::Unreadable;
-use crate::search::{load_image_target, TargetError, TargetSource};
+use crate::search::{load_image_target, TargetError, TargetNeed, TargetSource};
 use cds::pixel_match::CodedTarget;
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -208,7 +208,7 @@ struct Record {
 
 /// Reads, codes and compresses one image.
 fn code_record(path: &Path, codec: Codec) -> Result<Record, TargetError> {
-    let target = load_image_target(path, usize::MAX)?;
+    let target = load_image_target(path, &TargetNeed::all())?;
     let raw = target.to_bytes();
     let raw_len = u32::try_from(raw.len()).map_err(|_| {
         TargetError::Source(format!("coded target of {} bytes is too large", raw.len()))
@@ -416,18 +416,20 @@ impl TargetSource for IndexLibrary {
         &self.toc[index].name
     }
 
-    fn load(&self, index: usize, rows: usize) -> Result<CodedTarget, TargetError> {
+    fn load(&self, index: usize, need: &TargetNeed) -> Result<CodedTarget, TargetError> {
         let mut out = CodedTarget::default();
-        self.load_into(index, rows, &mut out)?;
+        self.load_into(index, need, &mut out)?;
         Ok(out)
     }
 
+    /// Reads the rows the search needs (the records are already coded).
     fn load_into(
         &self,
         index: usize,
-        rows: usize,
+        need: &TargetNeed,
         out: &mut CodedTarget,
     ) -> Result<(), TargetError> {
+        let rows = need.rows();
         let e = &self.toc[index];
         if self.codec == 0 {
             return RECORD.with(|cell| {
@@ -487,10 +489,14 @@ mod tests {
             for (i, entry) in entries.iter().filter(|e| e.name != "bad.tif").enumerate() {
                 assert_eq!(index.name(i), entry.name);
                 assert_eq!(index.size(i), (1210, 566));
-                let expected = load_image_target(&entry.path, usize::MAX).unwrap();
-                assert_eq!(index.load(i, usize::MAX).unwrap(), expected);
-                let first_rows = load_image_target(&entry.path, 300).unwrap();
-                assert_eq!(index.load(i, 300).unwrap(), first_rows);
+                let expected = load_image_target(&entry.path, &TargetNeed::all()).unwrap();
+                assert_eq!(index.load(i, &TargetNeed::all()).unwrap(), expected);
+                let first_rows =
+                    load_image_target(&entry.path, &TargetNeed::first_rows(300)).unwrap();
+                assert_eq!(
+                    index.load(i, &TargetNeed::first_rows(300)).unwrap(),
+                    first_rows
+                );
             }
         }
     }

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::results::{rank, Hit, MaskResults, SearchReport};
-use crate::search::{search, Mask, SearchOptions, TargetError, TargetSource};
+use crate::search::{search, Mask, SearchOptions, TargetError, TargetNeed, TargetSource};
 use crate::shape_stage::{
     prepare_query, rerank_mask, score_fetched, ShapeBytes, ShapeImageSource, DEFAULT_SHAPE_TOP,
 };
@@ -607,17 +607,17 @@ impl TargetSource for SubSource {
         self.inner.name(self.range.start + index)
     }
 
-    fn load(&self, index: usize, rows: usize) -> Result<CodedTarget, TargetError> {
-        self.inner.load(self.range.start + index, rows)
+    fn load(&self, index: usize, need: &TargetNeed) -> Result<CodedTarget, TargetError> {
+        self.inner.load(self.range.start + index, need)
     }
 
     fn load_into(
         &self,
         index: usize,
-        rows: usize,
+        need: &TargetNeed,
         out: &mut CodedTarget,
     ) -> Result<(), TargetError> {
-        self.inner.load_into(self.range.start + index, rows, out)
+        self.inner.load_into(self.range.start + index, need, out)
     }
 }
 
@@ -643,11 +643,9 @@ impl TargetSource for FetchedTargets {
         &self.targets[index].0
     }
 
-    fn load(&self, index: usize, rows: usize) -> Result<CodedTarget, TargetError> {
+    fn load(&self, index: usize, need: &TargetNeed) -> Result<CodedTarget, TargetError> {
         match &self.targets[index].1 {
-            Ok(bytes) => Ok(CodedTarget::encode(&cds::decode::decode_rgb_rows(
-                bytes, rows,
-            )?)),
+            Ok(bytes) => Ok(need.code(&cds::decode::decode_rgb_rows(bytes, need.rows())?)),
             Err(reason) => Err(TargetError::Source(reason.clone())),
         }
     }

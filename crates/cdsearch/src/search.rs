@@ -98,19 +98,85 @@ pub trait TargetSource: Sync {
     }
     /// The name of target `index` in results.
     fn name(&self, index: usize) -> &str;
-    /// Target `index`, coded for scoring. Only rows `0..rows` need to be
-    /// present: a source may leave later rows empty.
-    fn load(&self, index: usize, rows: usize) -> Result<CodedTarget, TargetError>;
+    /// Target `index`, coded for scoring. Only what `need` names needs to
+    /// be present: a source may leave the rest empty.
+    fn load(&self, index: usize, need: &TargetNeed) -> Result<CodedTarget, TargetError>;
     /// Like [`TargetSource::load`], but into `out`, whose buffers a source
     /// may reuse; wrappers must forward this to their inner source.
     fn load_into(
         &self,
         index: usize,
-        rows: usize,
+        need: &TargetNeed,
         out: &mut CodedTarget,
     ) -> Result<(), TargetError> {
-        *out = self.load(index, rows)?;
+        *out = self.load(index, need)?;
         Ok(())
+    }
+}
+
+/// What a search reads of each target: the leading rows its masks reach
+/// and, for sources that code decoded images, the bitmap words the masks
+/// read and the data threshold at or below which no pixel matches (coding
+/// only those is the same for the scores, for a fraction of the work).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetNeed {
+    rows: usize,
+    /// Bitmap words in increasing order, or `None` for every word.
+    words: Option<Vec<u32>>,
+    threshold: u8,
+}
+
+impl TargetNeed {
+    /// Every pixel of every row.
+    pub fn all() -> Self {
+        Self::first_rows(usize::MAX)
+    }
+
+    /// Every pixel of rows `0..rows`.
+    pub fn first_rows(rows: usize) -> Self {
+        Self {
+            rows,
+            words: None,
+            threshold: 0,
+        }
+    }
+
+    /// What scoring against `masks` reads.
+    pub fn of(masks: &[Mask]) -> Self {
+        let rows = masks
+            .iter()
+            .map(|m| m.prepared.rows_needed())
+            .max()
+            .unwrap_or(0);
+        let mut words: Vec<u32> = masks
+            .iter()
+            .flat_map(|m| m.prepared.needed_words().iter().copied())
+            .collect();
+        words.sort_unstable();
+        words.dedup();
+        let threshold = masks
+            .iter()
+            .map(|m| m.prepared.params().data_threshold)
+            .min()
+            .unwrap_or(0);
+        Self {
+            rows,
+            words: Some(words),
+            threshold,
+        }
+    }
+
+    /// The number of leading rows needed.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Codes what is needed of a decoded image.
+    pub fn code(&self, image: &RgbImage) -> CodedTarget {
+        match &self.words {
+            Some(words) => CodedTarget::encode_needed(image, words, self.threshold),
+            None => CodedTarget::encode_rows(image, self.rows),
+        }
     }
 }
 
@@ -140,13 +206,13 @@ thread_local! {
     static TARGET_BUFFER: RefCell<CodedTarget> = RefCell::new(CodedTarget::default());
 }
 
-/// Reads an image file and codes its rows `0..rows` for scoring.
-pub fn load_image_target(path: &Path, rows: usize) -> Result<CodedTarget, TargetError> {
+/// Reads an image file and codes what `need` names of it for scoring.
+pub fn load_image_target(path: &Path, need: &TargetNeed) -> Result<CodedTarget, TargetError> {
     let bytes = std::fs::read(path)?;
     DECODE_BUFFER.with(|cell| {
         let mut image = cell.borrow_mut();
-        cds::decode::decode_rgb_rows_into(&bytes, rows, &mut image)?;
-        Ok(CodedTarget::encode_rows(&image, rows))
+        cds::decode::decode_rgb_rows_into(&bytes, need.rows(), &mut image)?;
+        Ok(need.code(&image))
     })
 }
 
@@ -159,8 +225,8 @@ impl TargetSource for FileLibrary {
         &self.entries[index].name
     }
 
-    fn load(&self, index: usize, rows: usize) -> Result<CodedTarget, TargetError> {
-        load_image_target(&self.entries[index].path, rows)
+    fn load(&self, index: usize, need: &TargetNeed) -> Result<CodedTarget, TargetError> {
+        load_image_target(&self.entries[index].path, need)
     }
 }
 
@@ -194,15 +260,6 @@ pub fn score_target(masks: &[Mask], target: &CodedTarget) -> Vec<Result<MatchSco
         .collect()
 }
 
-/// The number of leading target rows any of the masks may read.
-pub fn rows_needed(masks: &[Mask]) -> usize {
-    masks
-        .iter()
-        .map(|m| m.prepared.rows_needed())
-        .max()
-        .unwrap_or(0)
-}
-
 /// Searches every target of `source` with every mask, in parallel on the
 /// current rayon pool, and ranks the hits of each mask.
 ///
@@ -214,7 +271,7 @@ pub fn search(
     options: &SearchOptions,
     progress: &dyn Progress,
 ) -> SearchReport {
-    let rows = rows_needed(masks);
+    let need = TargetNeed::of(masks);
     progress.start(source.len() as u64);
     let outcomes: Vec<TargetOutcome> = (0..source.len())
         .into_par_iter()
@@ -222,7 +279,7 @@ pub fn search(
             let outcome = TARGET_BUFFER.with(|cell| {
                 let mut target = cell.borrow_mut();
                 source
-                    .load_into(index, rows, &mut target)
+                    .load_into(index, &need, &mut target)
                     .map(|()| score_target(masks, &target))
             });
             progress.advance(1);

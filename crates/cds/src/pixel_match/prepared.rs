@@ -92,13 +92,13 @@ impl PreparedMask {
             needed: Vec::new(),
             portable: false,
         };
-        prepared.needed = prepared.needed_words();
+        prepared.needed = prepared.find_needed_words();
         Ok(prepared)
     }
 
     /// The target bitmap words the scoring loop can find lit pixels in: for
     /// each mask word and shift, the words its shifted window spans.
-    fn needed_words(&self) -> Vec<u32> {
+    fn find_needed_words(&self) -> Vec<u32> {
         let row_words = CodedTarget::row_words_for(self.width);
         let parts = [Some(&self.mask), self.negative.as_ref()]
             .into_iter()
@@ -144,8 +144,20 @@ impl PreparedMask {
             self.params.mask_threshold,
             &mut self.classes,
         ));
-        self.needed = self.needed_words();
+        self.needed = self.find_needed_words();
         Ok(self)
+    }
+
+    /// The parameters the mask was prepared with.
+    pub fn params(&self) -> &MatchParams {
+        &self.params
+    }
+
+    /// The target bitmap words (in increasing order) any score of this mask
+    /// reads: a target coded with [`CodedTarget::encode_needed`] for these
+    /// words scores as the whole target does.
+    pub fn needed_words(&self) -> &[u32] {
+        &self.needed
     }
 
     /// Number of mask positions.
@@ -175,8 +187,7 @@ impl PreparedMask {
     pub fn score(&self, target: &RgbImage) -> Result<MatchScore, MatchError> {
         self.check_size((target.width, target.height))?;
         check_image(target)?;
-        let words = self.needed.iter().map(|&w| w as usize);
-        let coded = CodedTarget::encode_words(target, words, self.params.data_threshold);
+        let coded = CodedTarget::encode_needed(target, &self.needed, self.params.data_threshold);
         Ok(self.score_unchecked(&coded))
     }
 

@@ -8,7 +8,7 @@ use super::catalog::Collection;
 use super::model::{ApiHit, MaskOutcome, SearchOutcome, SkippedTarget};
 use super::request::SearchParams;
 use crate::progress::Progress;
-use crate::search::{search, Mask, SearchOptions, TargetError, TargetSource};
+use crate::search::{search, Mask, SearchOptions, TargetError, TargetNeed, TargetSource};
 use cds::pixel_match::CodedTarget;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -225,19 +225,19 @@ impl TargetSource for Deadline<'_> {
         self.inner.name(index)
     }
 
-    fn load(&self, index: usize, rows: usize) -> Result<CodedTarget, TargetError> {
+    fn load(&self, index: usize, need: &TargetNeed) -> Result<CodedTarget, TargetError> {
         self.check()?;
-        self.inner.load(index, rows)
+        self.inner.load(index, need)
     }
 
     fn load_into(
         &self,
         index: usize,
-        rows: usize,
+        need: &TargetNeed,
         out: &mut CodedTarget,
     ) -> Result<(), TargetError> {
         self.check()?;
-        self.inner.load_into(index, rows, out)
+        self.inner.load_into(index, need, out)
     }
 }
 

@@ -2,7 +2,7 @@
 //! stored masks, each listed once at start-up from local directories.
 
 use crate::library::{discover, LibraryEntry, LibraryError};
-use crate::search::{FileLibrary, TargetError, TargetSource};
+use crate::search::{FileLibrary, TargetError, TargetNeed, TargetSource};
 use cds::pixel_match::CodedTarget;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -68,17 +68,17 @@ impl TargetSource for Collection {
         self.files.name(index)
     }
 
-    fn load(&self, index: usize, rows: usize) -> Result<CodedTarget, TargetError> {
-        self.files.load(index, rows)
+    fn load(&self, index: usize, need: &TargetNeed) -> Result<CodedTarget, TargetError> {
+        self.files.load(index, need)
     }
 
     fn load_into(
         &self,
         index: usize,
-        rows: usize,
+        need: &TargetNeed,
         out: &mut CodedTarget,
     ) -> Result<(), TargetError> {
-        self.files.load_into(index, rows, out)
+        self.files.load_into(index, need, out)
     }
 }
 

@@ -16,7 +16,7 @@ use crate::job::{
 };
 use crate::progress::Progress;
 use crate::results::SearchReport;
-use crate::search::{TargetError, TargetSource};
+use crate::search::{TargetError, TargetNeed, TargetSource};
 use crate::shape_stage::{FileShapeImages, ShapeBytes, ShapeImageSource};
 use async_trait::async_trait;
 use burst::local::LocalRuntime;
@@ -347,17 +347,17 @@ impl TargetSource for Tagged {
         &self.names[index]
     }
 
-    fn load(&self, index: usize, rows: usize) -> Result<CodedTarget, TargetError> {
-        self.library.load(index, rows)
+    fn load(&self, index: usize, need: &TargetNeed) -> Result<CodedTarget, TargetError> {
+        self.library.load(index, need)
     }
 
     fn load_into(
         &self,
         index: usize,
-        rows: usize,
+        need: &TargetNeed,
         out: &mut CodedTarget,
     ) -> Result<(), TargetError> {
-        self.library.load_into(index, rows, out)
+        self.library.load_into(index, need, out)
     }
 }
 
