@@ -1,11 +1,13 @@
 //! The fast scorer: a mask prepared once and scored against many targets.
 //!
 //! Preparation groups the mask pixels by hue class (sector and value rank)
-//! and finds, per class and target sector, the closed interval of target
-//! value ranks whose gap is within the tolerance, using the reference's f64
-//! arithmetic; scoring then compares integers only. The mask is stored as
-//! 64-pixel row words; each word is ANDed with the target's lit-pixel
-//! bitmap at every shift, so that only pixels lit in both are examined.
+//! and finds, per class, the three ranges of target hue indices it accepts
+//! ([`Accept`]), using the reference's f64 arithmetic; scoring then
+//! compares integers only. The mask is stored as 64-pixel row words with a
+//! class slot per bit; each word is ANDed with the target's lit-pixel
+//! bitmap at every shift, so that only pixels lit in both are examined, by
+//! the portable loop here or 16 at a time by the AVX-512 loop
+//! (`super::simd`) where the CPU has it.
 
 use super::accept::Accept;
 use super::coded::{bright, CodedTarget};
@@ -57,6 +59,7 @@ struct Words {
     ranges: Vec<u32>,
 }
 
+/// The class ids of every word's 64 slots, 16-bit when all ids fit.
 #[derive(Clone, Debug)]
 enum Slots {
     Narrow(Vec<u16>),
