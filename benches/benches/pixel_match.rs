@@ -1,7 +1,7 @@
 //! Pixel-match scoring throughput: the reference scalar scorer (baseline)
 //! against the fast scorer on decoded targets (`score`, including the
 //! per-target coding) and on pre-coded targets (`score_coded`, with the
-//! vector loop where the CPU has AVX-512, and with the portable loop), for the
+//! fastest loop the CPU runs, and with the AVX2 and portable loops), for the
 //! real 1210x566 masks of the fixtures against every 1210x566 fixture
 //! target, at the three parameter sets of golden-scores.json. Throughput is
 //! in pairs (mask, target) per second on one core; the per-target coding
@@ -10,7 +10,7 @@
 //! Run: `cargo bench -p benchmarks --bench pixel_match`
 
 use cds::pixel_match::reference::ReferenceMask;
-use cds::pixel_match::{CodedTarget, MatchParams, PreparedMask};
+use cds::pixel_match::{CodedTarget, MatchParams, PreparedMask, ScoringLoop};
 use cds::RgbImage;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
@@ -32,6 +32,12 @@ const IMAGES: [&str; 12] = [
     "imageprocessing/1281324958-DNp11-RT_18U_FL.tif",
     "mips/testMIP.png",
     "mips/testMIP.tif",
+];
+
+/// The scoring loops besides the default (fastest) one, where the CPU runs them.
+const LOOPS: [(&str, ScoringLoop); 2] = [
+    ("avx2_score_coded", ScoringLoop::Avx2),
+    ("portable_score_coded", ScoringLoop::Portable),
 ];
 
 /// The VT016795 mask (61,768 positions at threshold 20).
@@ -119,19 +125,24 @@ fn scoring(c: &mut Criterion) {
                 }
             })
         });
-        let portable: Vec<PreparedMask> = masks
-            .iter()
-            .map(|(_, m)| m.clone().with_portable_loop())
-            .collect();
-        group.bench_function("portable_score_coded", |b| {
-            b.iter(|| {
-                for mask in &portable {
-                    for t in &coded {
-                        black_box(mask.score_coded(t).expect("scorable"));
+        for (name, scoring_loop) in LOOPS {
+            let Some(with_loop) = masks
+                .iter()
+                .map(|(_, m)| m.clone().with_loop(scoring_loop))
+                .collect::<Option<Vec<PreparedMask>>>()
+            else {
+                continue;
+            };
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    for mask in &with_loop {
+                        for t in &coded {
+                            black_box(mask.score_coded(t).expect("scorable"));
+                        }
                     }
-                }
-            })
-        });
+                })
+            });
+        }
         group.finish();
     }
 }
@@ -166,14 +177,18 @@ fn big_mask(c: &mut Criterion) {
             }
         })
     });
-    let portable = mask.clone().with_portable_loop();
-    group.bench_function("portable_score_coded", |b| {
-        b.iter(|| {
-            for t in &coded {
-                black_box(portable.score_coded(t).expect("scorable"));
-            }
-        })
-    });
+    for (name, scoring_loop) in LOOPS {
+        let Some(with_loop) = mask.clone().with_loop(scoring_loop) else {
+            continue;
+        };
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                for t in &coded {
+                    black_box(with_loop.score_coded(t).expect("scorable"));
+                }
+            })
+        });
+    }
     group.finish();
 }
 

@@ -22,7 +22,7 @@ mod simd;
 
 pub use coded::CodedTarget;
 pub use gap::pixel_gap;
-pub use prepared::PreparedMask;
+pub use prepared::{PreparedMask, ScoringLoop};
 
 /// The largest `xy_shift` accepted (the reference accepts any even shift;
 /// NeuronBridge uses 0, 2 and 4).

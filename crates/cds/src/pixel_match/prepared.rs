@@ -6,12 +6,14 @@
 //! compares integers only. The mask is stored as 64-pixel row words with a
 //! class slot per bit; each word is ANDed with the target's lit-pixel
 //! bitmap at every shift, so that only pixels lit in both are examined, by
-//! the portable loop here or 16 at a time by the AVX-512 loop
-//! (`super::simd`) where the CPU has it.
+//! the portable loop here or 16 (AVX-512) or 8 (AVX2) at a time by the
+//! vector loops (`super::simd`) where the CPU has them.
 
 use super::accept::Accept;
 use super::coded::{bright, CodedTarget};
 use super::gap::{Hue, Ranks};
+#[cfg(target_arch = "x86_64")]
+use super::simd::{VectorLoop, VectorMask};
 use super::{
     above, check_image, final_score, in_label_area, Best, MatchError, MatchParams, MatchScore,
 };
@@ -32,8 +34,48 @@ pub struct PreparedMask {
     /// The target bitmap words any score reads, in increasing order: only
     /// these are coded when scoring a decoded target.
     needed: Vec<u32>,
-    /// Score with the portable loop even where the vector one runs.
-    portable: bool,
+    /// The scoring loop to use.
+    scoring_loop: ScoringLoop,
+}
+
+/// The loops that count matching positions; all give identical scores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ScoringLoop {
+    /// The fastest loop this CPU runs.
+    #[default]
+    Best,
+    /// 16 positions at a time with AVX-512 (x86_64).
+    Avx512,
+    /// 8 positions at a time with AVX2 (x86_64).
+    Avx2,
+    /// Plain Rust, on every CPU.
+    Portable,
+}
+
+impl ScoringLoop {
+    /// Whether this CPU runs the loop.
+    pub fn available(self) -> bool {
+        match self {
+            Self::Best | Self::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512 => VectorLoop::Avx512.available(),
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2 => VectorLoop::Avx2.available(),
+            #[cfg(not(target_arch = "x86_64"))]
+            Self::Avx512 | Self::Avx2 => false,
+        }
+    }
+
+    /// The vector loop this choice runs on this CPU, if any.
+    #[cfg(target_arch = "x86_64")]
+    fn vector(self) -> Option<VectorLoop> {
+        match self {
+            Self::Best => VectorLoop::detect(),
+            Self::Avx512 => Some(VectorLoop::Avx512),
+            Self::Avx2 => Some(VectorLoop::Avx2),
+            Self::Portable => None,
+        }
+    }
 }
 
 /// One mask (or negative mask), unmirrored and mirrored.
@@ -93,7 +135,7 @@ impl PreparedMask {
             negative: None,
             shifts: params.shifts(),
             needed: Vec::new(),
-            portable: false,
+            scoring_loop: ScoringLoop::Best,
         };
         prepared.needed = prepared.find_needed_words();
         Ok(prepared)
@@ -227,31 +269,26 @@ impl PreparedMask {
         final_score(direct, mirrored)
     }
 
-    /// The same mask, scored with the portable loop even on CPUs where the
-    /// vector loop runs (the scores are identical; benchmarks and tests
-    /// compare the two).
-    pub fn with_portable_loop(mut self) -> Self {
-        self.portable = true;
-        self
+    /// The same mask, scored with the given loop (the scores are
+    /// identical; benchmarks and tests compare the loops), or `None` if this
+    /// CPU does not run it.
+    pub fn with_loop(mut self, scoring_loop: ScoringLoop) -> Option<Self> {
+        self.scoring_loop = scoring_loop;
+        scoring_loop.available().then_some(self)
     }
 
     /// The number of matching positions at each shift.
     fn counts(&self, words: &Words, target: &CodedTarget) -> Vec<i64> {
         #[cfg(target_arch = "x86_64")]
-        if !self.portable && super::simd::available() {
-            let threshold = u32::from(self.params.data_threshold);
-            // SAFETY: the CPU has the features, and `ranges` holds
-            // RANGES_PER_WORD values per word (`Words::from_positions`).
-            return unsafe {
-                super::simd::counts(
-                    &words.words,
-                    &words.ranges,
-                    target,
-                    &self.shifts,
-                    threshold,
-                    self.height,
-                )
+        if let Some(vector) = self.scoring_loop.vector() {
+            let mask = VectorMask {
+                words: &words.words,
+                ranges: &words.ranges,
+                shifts: &self.shifts,
+                threshold: u32::from(self.params.data_threshold),
+                height: self.height,
             };
+            return vector.counts(&mask, target);
         }
         match &words.slots {
             Slots::Narrow(slots) => self.counts_with(&words.words, slots, target),
@@ -379,6 +416,7 @@ impl<I: Copy + Into<u32>> Kernel<'_, I> {
 
 /// The target pixels under a mask word at one shift: 64 bits starting at
 /// bit `offset` of bitmap word `word` (so spanning `lo` and `hi`).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(super) struct Window {
     /// Index of the first of the two target bitmap words.
     pub word: usize,

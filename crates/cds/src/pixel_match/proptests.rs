@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 
-use super::{reference, CodedTarget, MatchParams, PreparedMask};
+use super::{reference, CodedTarget, MatchParams, PreparedMask, ScoringLoop};
 use crate::image::pack;
 use crate::RgbImage;
 
@@ -92,9 +92,10 @@ proptest! {
         prop_assert_eq!(prepared.score(&target).unwrap(), want);
         let coded = CodedTarget::from_bytes(&CodedTarget::encode(&target).to_bytes()).unwrap();
         prop_assert_eq!(prepared.score_coded(&coded).unwrap(), want);
-        let portable = prepared.with_portable_loop();
-        prop_assert_eq!(portable.score(&target).unwrap(), want);
-        prop_assert_eq!(portable.score_coded(&coded).unwrap(), want);
+        for other in other_loops(&prepared) {
+            prop_assert_eq!(other.score(&target).unwrap(), want);
+            prop_assert_eq!(other.score_coded(&coded).unwrap(), want);
+        }
     }
 
     #[test]
@@ -128,8 +129,20 @@ fn size_mismatch_is_an_error() {
     assert!(mask.score_coded(&coded).is_err());
 }
 
-/// The vector loop (where the CPU has it) and the portable loop give the
-/// same scores on real 1210x566 CDMs at the golden parameter sets.
+/// The mask with each scoring loop this CPU runs besides the default one.
+fn other_loops(mask: &PreparedMask) -> Vec<PreparedMask> {
+    [
+        ScoringLoop::Avx512,
+        ScoringLoop::Avx2,
+        ScoringLoop::Portable,
+    ]
+    .into_iter()
+    .filter_map(|l| mask.clone().with_loop(l))
+    .collect()
+}
+
+/// The vector loops (where the CPU has them) and the portable loop give
+/// the same scores on real 1210x566 CDMs at the golden parameter sets.
 #[test]
 fn vector_and_portable_loops_agree_on_real_images() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/cdm/cdsearch");
@@ -155,10 +168,13 @@ fn vector_and_portable_loops_agree_on_real_images() {
         };
         for mask in &images {
             let fast = PreparedMask::new(mask, &params).unwrap();
-            let portable = fast.clone().with_portable_loop();
+            let others = other_loops(&fast);
+            assert!(!others.is_empty());
             for target in &coded {
                 let score = fast.score_coded(target).unwrap();
-                assert_eq!(score, portable.score_coded(target).unwrap());
+                for other in &others {
+                    assert_eq!(score, other.score_coded(target).unwrap());
+                }
                 matched += usize::from(score.matching_pixels > 0);
             }
         }
