@@ -43,9 +43,10 @@ struct HueRange {
 }
 
 impl HueRange {
-    /// A range no hue index (< 2^17) falls in.
+    /// A range no hue index falls in: it starts at 2^17 - 1, above every
+    /// hue index (below `6 * N` < 2^17 - 1).
     const EMPTY: Self = Self {
-        start: 1 << 31,
+        start: HUE_MASK,
         span: 0,
     };
 
@@ -80,13 +81,9 @@ impl Accept {
     }
 
     /// The ranges packed for the vector kernel, one `u32` each:
-    /// `start << 15 | span` (a hue index is below 2^17, a span below 2^15;
-    /// an empty range starts at 2^17 - 1, above every hue index).
+    /// `start << 15 | span` (a start is below 2^17, a span below 2^15).
     pub(crate) fn packed(&self) -> [u32; 3] {
-        self.ranges.map(|r| match r == HueRange::EMPTY {
-            true => HUE_MASK << PACKED_START,
-            false => r.start << PACKED_START | r.span,
-        })
+        self.ranges.map(|r| r.start << PACKED_START | r.span)
     }
 
     /// Whether the mask hue accepts a target code (its hue index; the

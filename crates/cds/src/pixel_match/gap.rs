@@ -207,6 +207,9 @@ mod tests {
         assert_eq!(ranks.values[0], 0.0);
         assert!(ranks.values.windows(2).all(|w| w[0] < w[1]));
         assert!(ranks.values.len() < 1 << 15);
+        // Hue indices fit below the code word's hue mask, which itself is
+        // above every index (it marks empty ranges).
+        assert!(6 * ranks.values.len() < super::super::coded::HUE_MASK as usize);
         let h = Hue::of(pack(10, 200, 40));
         assert_eq!(ranks.values[usize::from(ranks.rank_of(h))], 40.0 / 200.0);
     }
