@@ -645,7 +645,7 @@ impl TargetSource for FetchedTargets {
 
     fn load(&self, index: usize, need: &TargetNeed) -> Result<CodedTarget, TargetError> {
         match &self.targets[index].1 {
-            Ok(bytes) => Ok(need.code(&cds::decode::decode_rgb_rows(bytes, need.rows())?)),
+            Ok(bytes) => Ok(need.code_bytes(bytes)?),
             Err(reason) => Err(TargetError::Source(reason.clone())),
         }
     }

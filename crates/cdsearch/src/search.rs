@@ -178,6 +178,16 @@ impl TargetNeed {
             None => CodedTarget::encode_rows(image, self.rows),
         }
     }
+
+    /// Decodes the needed rows of an image file's bytes (into this thread's
+    /// reused buffer) and codes what is needed of them.
+    pub fn code_bytes(&self, bytes: &[u8]) -> Result<CodedTarget, DecodeError> {
+        DECODE_BUFFER.with(|cell| {
+            let mut image = cell.borrow_mut();
+            cds::decode::decode_rgb_rows_into(bytes, self.rows, &mut image)?;
+            Ok(self.code(&image))
+        })
+    }
 }
 
 /// Targets read from image files (PNG, TIFF), decoded up to the rows the
@@ -209,11 +219,7 @@ thread_local! {
 /// Reads an image file and codes what `need` names of it for scoring.
 pub fn load_image_target(path: &Path, need: &TargetNeed) -> Result<CodedTarget, TargetError> {
     let bytes = std::fs::read(path)?;
-    DECODE_BUFFER.with(|cell| {
-        let mut image = cell.borrow_mut();
-        cds::decode::decode_rgb_rows_into(&bytes, need.rows(), &mut image)?;
-        Ok(need.code(&image))
-    })
+    Ok(need.code_bytes(&bytes)?)
 }
 
 impl TargetSource for FileLibrary {
