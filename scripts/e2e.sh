@@ -22,7 +22,7 @@ echo "== installing playwright-core (npm, tests/e2e)"
 # profile with the features of the workspace's tests (dev-dependencies included),
 # so after test.sh's `cargo test` this builds nothing and run alone it builds once.
 echo "== building cdsearch"
-cargo test --workspace --no-run --quiet
+cargo test --workspace --all-features --no-run --quiet
 bin="$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')/debug/cdsearch"
 
 echo "== e2e: web client in headless Chromium"

@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
+# --all-features: the CLI's AWS commands (feature `aws`) are linted and tested too.
 echo "== cargo clippy"
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 # ---- AWS (burst-aws, cdsearch-lambda, template.yaml) -- begin ----
 # Installs moto, cfn-lint, cargo-lambda (.venv) and asl-validator (node_modules), then lints
@@ -19,7 +20,7 @@ bash scripts/aws-test-env.sh lint
 # ---- AWS -- end ----
 
 echo "== cargo test"
-cargo test --workspace
+cargo test --workspace --all-features
 
 # ---- Web client end-to-end (headless Chromium) -- begin ----
 # Installs Debian's chromium and playwright-core (tests/e2e) if missing, starts

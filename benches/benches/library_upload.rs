@@ -1,5 +1,5 @@
 //! Library upload to an object store with S3-like request latency (a fixed pause per request,
-//! over an in-memory store): `burst_aws::layout::upload_library` with 1 and 32 uploads in
+//! over an in-memory store): `cdsearch::store::upload::upload_library` with 1 and 32 uploads in
 //! flight, and a resumed upload where every object is already there, against the baseline of a
 //! plain loop that reads and puts each file, then the 100 key-list copies, one after the other.
 
@@ -11,7 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use burst::local::MemoryObjectStore;
 use burst::{BackendError, ObjectInfo, ObjectStore, Page};
-use burst_aws::layout::{key_list_key, upload_library, LibraryPlan, KEY_LIST_COPIES};
+use cdsearch::store::layout::{key_list_key, KEY_LIST_COPIES};
+use cdsearch::store::upload::{upload_library, LibraryPlan};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 /// Files of the benchmark library.

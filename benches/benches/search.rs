@@ -48,12 +48,14 @@ impl TargetSource for LoadOnly {
         self.0.name(index)
     }
 
-    fn load(
+    fn load_into(
         &self,
         index: usize,
         need: &TargetNeed,
-    ) -> Result<CodedTarget, cdsearch::search::TargetError> {
-        self.0.load(index, need)
+        out: &mut CodedTarget,
+    ) -> Result<(), cdsearch::search::TargetError> {
+        *out = self.0.load(index, need)?;
+        Ok(())
     }
 }
 

@@ -1,6 +1,7 @@
 //! The one place where AWS SDK clients are configured: region, credentials, endpoints (every
 //! service overridable, for emulators and other partitions) and retries.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -195,49 +196,97 @@ impl AwsSettings {
         loader.load().await
     }
 
-    /// Builds the clients of all four services.
+    /// Loads the shared configuration; each service's client is built on first use (see
+    /// [`AwsClients`]).
     pub async fn clients(&self) -> AwsClients {
-        let shared = self.load_sdk_config().await;
-        let mut s3 = aws_sdk_s3::config::Builder::from(&shared);
-        if let Some(url) = self.endpoints.of(Service::S3) {
-            s3 = s3.endpoint_url(url).force_path_style(true);
-        }
-        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&shared);
-        if let Some(url) = self.endpoints.of(Service::DynamoDb) {
-            dynamodb = dynamodb.endpoint_url(url);
-        }
-        let mut lambda = aws_sdk_lambda::config::Builder::from(&shared);
-        if let Some(url) = self.endpoints.of(Service::Lambda) {
-            lambda = lambda.endpoint_url(url);
-        }
-        let mut sfn = aws_sdk_sfn::config::Builder::from(&shared);
-        if let Some(url) = self.endpoints.of(Service::StepFunctions) {
-            sfn = sfn.endpoint_url(url);
-        }
         AwsClients {
-            s3: aws_sdk_s3::Client::from_conf(s3.build()),
-            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
-            lambda: aws_sdk_lambda::Client::from_conf(lambda.build()),
-            sfn: aws_sdk_sfn::Client::from_conf(sfn.build()),
+            inner: Arc::new(Clients {
+                shared: self.load_sdk_config().await,
+                endpoints: self.endpoints.clone(),
+                s3: OnceLock::new(),
+                dynamodb: OnceLock::new(),
+                lambda: OnceLock::new(),
+                sfn: OnceLock::new(),
+            }),
             retry: self.retry,
         }
     }
 }
 
-/// The SDK clients, built once per process and cloned into the backends (clients are cheap
-/// handles over a shared connection pool).
+/// The SDK clients of one process: the shared configuration, and each service's client built
+/// the first time it is asked for, then cloned into the backends (clients are cheap handles
+/// over a shared connection pool). A function links and builds only the clients it uses: a
+/// worker that never asks for a Lambda client carries none of the Lambda SDK.
 #[derive(Debug, Clone)]
 pub struct AwsClients {
-    /// S3.
-    pub s3: aws_sdk_s3::Client,
-    /// DynamoDB.
-    pub dynamodb: aws_sdk_dynamodb::Client,
-    /// Lambda.
-    pub lambda: aws_sdk_lambda::Client,
-    /// Step Functions.
-    pub sfn: aws_sdk_sfn::Client,
+    inner: Arc<Clients>,
     /// Retries of every call.
     pub retry: RetryPolicy,
+}
+
+#[derive(Debug)]
+struct Clients {
+    shared: SdkConfig,
+    endpoints: Endpoints,
+    s3: OnceLock<aws_sdk_s3::Client>,
+    dynamodb: OnceLock<aws_sdk_dynamodb::Client>,
+    lambda: OnceLock<aws_sdk_lambda::Client>,
+    sfn: OnceLock<aws_sdk_sfn::Client>,
+}
+
+impl AwsClients {
+    /// The endpoint override of `service`, if any.
+    fn endpoint(&self, service: Service) -> Option<&str> {
+        self.inner.endpoints.of(service)
+    }
+
+    /// The S3 client (path-style addressing when the endpoint is overridden, as emulators need).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let client = self.inner.s3.get_or_init(|| {
+            let mut config = aws_sdk_s3::config::Builder::from(&self.inner.shared);
+            if let Some(url) = self.endpoint(Service::S3) {
+                config = config.endpoint_url(url).force_path_style(true);
+            }
+            aws_sdk_s3::Client::from_conf(config.build())
+        });
+        client.clone()
+    }
+
+    /// The DynamoDB client.
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        let client = self.inner.dynamodb.get_or_init(|| {
+            let mut config = aws_sdk_dynamodb::config::Builder::from(&self.inner.shared);
+            if let Some(url) = self.endpoint(Service::DynamoDb) {
+                config = config.endpoint_url(url);
+            }
+            aws_sdk_dynamodb::Client::from_conf(config.build())
+        });
+        client.clone()
+    }
+
+    /// The Lambda client.
+    pub fn lambda(&self) -> aws_sdk_lambda::Client {
+        let client = self.inner.lambda.get_or_init(|| {
+            let mut config = aws_sdk_lambda::config::Builder::from(&self.inner.shared);
+            if let Some(url) = self.endpoint(Service::Lambda) {
+                config = config.endpoint_url(url);
+            }
+            aws_sdk_lambda::Client::from_conf(config.build())
+        });
+        client.clone()
+    }
+
+    /// The Step Functions client.
+    pub fn sfn(&self) -> aws_sdk_sfn::Client {
+        let client = self.inner.sfn.get_or_init(|| {
+            let mut config = aws_sdk_sfn::config::Builder::from(&self.inner.shared);
+            if let Some(url) = self.endpoint(Service::StepFunctions) {
+                config = config.endpoint_url(url);
+            }
+            aws_sdk_sfn::Client::from_conf(config.build())
+        });
+        client.clone()
+    }
 }
 
 #[cfg(test)]

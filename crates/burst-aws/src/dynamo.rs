@@ -52,7 +52,7 @@ impl DynamoTaskTable {
     /// The task table named `table`.
     pub fn new(clients: &AwsClients, table: impl Into<String>) -> Self {
         DynamoTaskTable {
-            client: clients.dynamodb.clone(),
+            client: clients.dynamodb(),
             table: table.into(),
             retry: clients.retry,
             page_size: None,

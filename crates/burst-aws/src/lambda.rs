@@ -25,7 +25,7 @@ impl LambdaInvoker {
     /// An invoker using the shared clients.
     pub fn new(clients: &AwsClients) -> Self {
         LambdaInvoker {
-            client: clients.lambda.clone(),
+            client: clients.lambda(),
             retry: clients.retry,
         }
     }
@@ -79,7 +79,7 @@ impl LambdaTask {
     /// A task that invokes `function_name`.
     pub fn new(clients: &AwsClients, function_name: impl Into<String>) -> Self {
         LambdaTask {
-            client: clients.lambda.clone(),
+            client: clients.lambda(),
             function_name: function_name.into(),
         }
     }

@@ -5,18 +5,15 @@
 //! throttling and 5xx, never on validation errors).
 //!
 //! Also: [`LambdaTask`], a synchronous Lambda invocation as a Task resource of burst's ASL
-//! interpreter; [`layout`], the load-spreading library layout in S3 (numbered prefixes, 100 key
-//! list copies) and [`catalog`], the libraries found in a bucket; [`stack`], a deployed stack as
-//! a client sees it; [`metrics`], CloudWatch embedded-metric-format lines.
+//! interpreter; [`stack`], a deployed stack as a client sees it; [`metrics`], CloudWatch
+//! embedded-metric-format lines; [`cost`], list-price estimates of a job.
 //!
 //! This crate knows nothing about images or searches; it must not depend on `cds` or `cdsearch`.
 
-pub mod catalog;
 pub mod config;
 pub mod cost;
 pub mod dynamo;
 pub mod lambda;
-pub mod layout;
 pub mod metrics;
 pub mod retry;
 pub mod s3;

@@ -4,13 +4,26 @@ use std::ops::Range;
 
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
-use burst::{BackendError, ObjectInfo, ObjectStore, Page};
+use burst::{collect_pages, BackendError, ObjectInfo, ObjectStore, Page};
 
 use crate::config::AwsClients;
 use crate::retry::{with_retries, CallError, RetryPolicy};
 
 /// Keys per listing page (S3's maximum).
 pub const LIST_PAGE_SIZE: i32 = 1000;
+
+/// `prefix` as a folder: empty, or ending with one `/`.
+fn folder_of(prefix: &str) -> String {
+    match prefix.trim_end_matches('/') {
+        "" => String::new(),
+        prefix => format!("{prefix}/"),
+    }
+}
+
+/// The token of a listing's next page: its continuation token, if it was cut.
+fn next_page(truncated: Option<bool>, token: Option<&str>) -> Option<String> {
+    token.filter(|_| truncated == Some(true)).map(str::to_owned)
+}
 
 /// The objects of one S3 bucket as a flat key → bytes store.
 #[derive(Debug, Clone)]
@@ -25,7 +38,7 @@ impl S3ObjectStore {
     /// A store over `bucket`.
     pub fn new(clients: &AwsClients, bucket: impl Into<String>) -> Self {
         S3ObjectStore {
-            client: clients.s3.clone(),
+            client: clients.s3(),
             bucket: bucket.into(),
             retry: clients.retry,
             page_size: LIST_PAGE_SIZE,
@@ -46,6 +59,41 @@ impl S3ObjectStore {
     /// The SDK client (for calls the trait does not cover, e.g. creating the bucket).
     pub fn client(&self) -> &aws_sdk_s3::Client {
         &self.client
+    }
+
+    /// The sub-folders (common prefixes, each ending with `/`) directly under `prefix`.
+    pub async fn list_folders(&self, prefix: &str) -> Result<Vec<String>, BackendError> {
+        let prefix = folder_of(prefix);
+        collect_pages(|token| {
+            let prefix = prefix.clone();
+            async move {
+                let output = with_retries(&self.retry, "S3 ListObjectsV2", || {
+                    self.client
+                        .list_objects_v2()
+                        .bucket(&self.bucket)
+                        .prefix(&prefix)
+                        .delimiter("/")
+                        .max_keys(self.page_size)
+                        .set_continuation_token(token.clone())
+                        .send()
+                })
+                .await
+                .map_err(|e| {
+                    e.into_backend(&format!(
+                        "S3 ListObjectsV2 s3://{}/{prefix} (folders)",
+                        self.bucket
+                    ))
+                })?;
+                let items = output
+                    .common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix().map(str::to_owned))
+                    .collect();
+                let next = next_page(output.is_truncated(), output.next_continuation_token());
+                Ok(Page { items, next })
+            }
+        })
+        .await
     }
 
     fn url(&self, key: &str) -> String {
@@ -138,11 +186,7 @@ impl ObjectStore for S3ObjectStore {
                 })
             })
             .collect();
-        let next = if output.is_truncated() == Some(true) {
-            output.next_continuation_token().map(str::to_owned)
-        } else {
-            None
-        };
+        let next = next_page(output.is_truncated(), output.next_continuation_token());
         Ok(Page { items, next })
     }
 }

@@ -19,7 +19,7 @@ impl SfnStarter {
     /// A starter of the state machine `state_machine_arn`.
     pub fn new(clients: &AwsClients, state_machine_arn: impl Into<String>) -> Self {
         SfnStarter {
-            client: clients.sfn.clone(),
+            client: clients.sfn(),
             state_machine_arn: state_machine_arn.into(),
             retry: clients.retry,
         }

@@ -98,7 +98,7 @@ pub async fn function_environment(
 ) -> Result<HashMap<String, String>, BackendError> {
     let output = with_retries(&clients.retry, "Lambda GetFunctionConfiguration", || {
         clients
-            .lambda
+            .lambda()
             .get_function_configuration()
             .function_name(function)
             .send()
@@ -136,7 +136,11 @@ pub async fn execution_state(
 ) -> Result<ExecutionState, BackendError> {
     let arn = execution_arn(state_machine_arn, name);
     let output = with_retries(&clients.retry, "Step Functions DescribeExecution", || {
-        clients.sfn.describe_execution().execution_arn(&arn).send()
+        clients
+            .sfn()
+            .describe_execution()
+            .execution_arn(&arn)
+            .send()
     })
     .await
     .map_err(|e| e.into_backend(&format!("Step Functions DescribeExecution {arn}")))?;

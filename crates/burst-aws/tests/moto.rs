@@ -224,7 +224,7 @@ async fn sfn_accepts_the_monitor_definition_and_starts_idempotently() {
             "arn:aws:lambda:us-east-1:123456789012:function:burst-combiner",
         );
     let created = clients
-        .sfn
+        .sfn()
         .create_state_machine()
         .name("burst-monitor")
         .definition(definition)
@@ -240,7 +240,7 @@ async fn sfn_accepts_the_monitor_definition_and_starts_idempotently() {
         .unwrap();
     assert!(arn.ends_with(":execution:burst-monitor:job-1"), "{arn}");
     let described = clients
-        .sfn
+        .sfn()
         .describe_execution()
         .execution_arn(&arn)
         .send()
@@ -292,7 +292,7 @@ async fn the_monitor_definition_walks_its_choices_on_moto() {
             "arn:aws:lambda:us-east-1:123456789012:function:burst-combiner",
         );
     let machine = clients
-        .sfn
+        .sfn()
         .create_state_machine()
         .name("burst-monitor")
         .definition(definition)
@@ -302,7 +302,7 @@ async fn the_monitor_definition_walks_its_choices_on_moto() {
         .unwrap()
         .state_machine_arn;
     let starter = SfnStarter::new(&clients, &machine);
-    let sfn = &clients.sfn;
+    let sfn = &clients.sfn();
     let finish = |arn: String| async move {
         for _ in 0..100 {
             let described = sfn

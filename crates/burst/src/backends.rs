@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::task::JoinSet;
@@ -28,17 +29,37 @@ pub struct Backends {
     pub starter: Arc<dyn StateMachineStarter>,
 }
 
-/// Serializes an event, refusing it if it exceeds [`EVENT_LIMIT_BYTES`].
-pub fn to_event(what: &str, event: &impl Serialize) -> Result<Value, BurstError> {
-    let text = serde_json::to_string(event).map_err(|e| BurstError::malformed(what, e))?;
-    if text.len() > EVENT_LIMIT_BYTES {
+/// Refuses an event whose JSON exceeds [`EVENT_LIMIT_BYTES`].
+pub fn check_event_size(what: &str, event: &impl Serialize) -> Result<(), BurstError> {
+    let size = serde_json::to_vec(event)
+        .map_err(|e| BurstError::malformed(what, e))?
+        .len();
+    if size > EVENT_LIMIT_BYTES {
         return Err(BurstError::EventTooLarge {
             what: what.to_string(),
-            size: text.len(),
+            size,
             limit: EVENT_LIMIT_BYTES,
         });
     }
-    serde_json::from_str(&text).map_err(|e| BurstError::malformed(what, e))
+    Ok(())
+}
+
+/// Serializes an event, refusing it if it exceeds [`EVENT_LIMIT_BYTES`].
+pub fn to_event(what: &str, event: &impl Serialize) -> Result<Value, BurstError> {
+    check_event_size(what, event)?;
+    serde_json::to_value(event).map_err(|e| BurstError::malformed(what, e))
+}
+
+/// Parses a raw event (the inverse of [`to_event`]), naming it in the error.
+pub(crate) fn from_event<T: DeserializeOwned>(what: &str, event: Value) -> Result<T, BurstError> {
+    serde_path_to_error::deserialize(event).map_err(|e| {
+        let path = e.path().to_string();
+        let what = match path.as_str() {
+            "." => what.to_owned(),
+            field => format!("{what} at {field}"),
+        };
+        BurstError::malformed(what, e.into_inner())
+    })
 }
 
 /// Invokes `function` once per payload, [`INVOKE_CONCURRENCY`] at a time; every payload is

@@ -4,38 +4,15 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::{json, Value};
-
+use crate::attempts::{exceeds_tolerance, histories, permanent_failures};
 use crate::backends::Backends;
-use crate::error::{BackendError, BurstError};
-use crate::job::{JobOutcome, JobState, MonitorState};
-use crate::monitor::{error_text, exceeds_tolerance, histories, permanent_failures};
+use crate::error::BurstError;
+use crate::job::{CombineSummary, JobOutcome, JobState, MonitorState};
+use crate::outcome::{error_text, record_outcome};
 use crate::payload;
+use crate::status::load_status;
 use crate::traits::{all_attempts, all_rows, BatchOutput, CombineInput, Combiner};
 use crate::worker::catch_panic;
-
-/// Object-store key of a job's outcome.
-pub fn outcome_key(job_id: &str) -> String {
-    format!("jobs/{job_id}/outcome.json")
-}
-
-/// Stores an outcome under [`outcome_key`]; returns the key.
-pub async fn store_outcome(
-    backends: &Backends,
-    outcome: &JobOutcome,
-) -> Result<String, BurstError> {
-    let key = outcome_key(&outcome.job_id);
-    let bytes = serde_json::to_vec(outcome).map_err(|e| BurstError::malformed("job outcome", e))?;
-    backends.store.put(&key, bytes).await?;
-    Ok(key)
-}
-
-/// Reads a stored outcome.
-pub async fn load_outcome(backends: &Backends, key: &str) -> Result<JobOutcome, BurstError> {
-    let bytes = backends.store.get(key).await?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| BurstError::malformed(format!("job outcome {key}"), e))
-}
 
 /// Gathers the combiner's input from the task table.
 pub async fn gather(backends: &Backends, state: &MonitorState) -> Result<CombineInput, BurstError> {
@@ -61,13 +38,11 @@ pub async fn gather(backends: &Backends, state: &MonitorState) -> Result<Combine
     let done: BTreeSet<u64> = rows.iter().map(|r| r.batch_id).collect();
     let attempts = all_attempts(tasks, &job.job_id).await?;
     let failed = permanent_failures(&histories(&attempts), &done, job.settings.max_attempts);
-    let elapsed_secs =
-        crate::time::now_ms().saturating_sub(crate::monitor::start_ms(job)) as f64 / 1000.0;
     Ok(CombineInput {
         job_id: job.job_id.clone(),
         job_parameters: job.job_parameters.clone(),
         start_time: job.start_time.clone(),
-        elapsed_secs,
+        elapsed_secs: job.elapsed_secs(),
         num_batches: job.num_batches,
         partials,
         missing_batches: (0..job.num_batches).filter(|b| !done.contains(b)).collect(),
@@ -106,20 +81,22 @@ fn failure_summary(input: &CombineInput) -> Option<String> {
     ))
 }
 
-/// Runs the combine step for the state machine's `Combine` task; returns a small summary
-/// (`state`, `outcomeKey`, counts) that stays far below the event limit.
+/// Runs the combine step for the state machine's `Combine` task (also on time-out and on the
+/// error path): runs the combiner, stores the outcome, updates the status, and returns a small
+/// summary that stays far below the event limit.
 pub async fn handle(
     backends: &Backends,
     combiner: &dyn Combiner,
     state: MonitorState,
-) -> Result<Value, BurstError> {
+) -> Result<CombineSummary, BurstError> {
+    let status = load_status(backends.tasks.as_ref(), &state.job.job_id).await?;
     let input = gather(backends, &state).await?;
     let mut job_state = final_state(&input, state.job.settings.tolerated_failure_percent);
     let mut error = input.error.clone().or_else(|| match job_state {
         JobState::Failed => failure_summary(&input),
         _ => None,
     });
-    let summary = (
+    let (job_id, num_batches, completed) = (
         input.job_id.clone(),
         input.num_batches,
         input.partials.len() as u64,
@@ -134,50 +111,24 @@ pub async fn handle(
             None
         }
     };
-    let (job_id, num_batches, completed) = summary;
-    let elapsed_secs =
-        crate::time::now_ms().saturating_sub(crate::monitor::start_ms(&state.job)) as f64 / 1000.0;
     let outcome = JobOutcome {
-        job_id: job_id.clone(),
+        job_id,
         state: job_state,
         result,
         num_batches,
         completed,
         failed_batches,
         missing_batches,
-        elapsed_secs,
+        elapsed_secs: state.job.elapsed_secs(),
         error,
     };
-    let key = store_outcome(backends, &outcome).await?;
-    let mut status = backends
-        .tasks
-        .get_status(&job_id)
-        .await?
-        .ok_or_else(|| BackendError::NotFound(format!("status of job {job_id}")))?;
-    status.state = outcome.state;
-    status.completed = outcome.completed;
-    status.failed_batches = outcome.failed_batches.len() as u64;
-    status.elapsed_secs = outcome.elapsed_secs;
-    status.outcome_key = Some(key.clone());
-    status.error = outcome.error.clone();
-    backends.tasks.put_status(&status).await?;
-    Ok(json!({
-        "jobId": job_id,
-        "state": outcome.state,
-        "outcomeKey": key,
-        "completed": outcome.completed,
-        "failedBatches": outcome.failed_batches.len(),
-        "missingBatches": outcome.missing_batches.len(),
-    }))
-}
-
-/// Parses the state machine's data and runs [`handle`].
-pub async fn handle_json(
-    backends: &Backends,
-    combiner: &dyn Combiner,
-    input: Value,
-) -> Result<Value, BurstError> {
-    let state: MonitorState =
-        serde_json::from_value(input).map_err(|e| BurstError::malformed("combiner input", e))?;
-    handle(backends, combiner, state).await
+    let outcome_key = record_outcome(backends, status, &outcome).await?;
+    Ok(CombineSummary {
+        job_id: outcome.job_id,
+        state: outcome.state,
+        outcome_key,
+        completed: outcome.completed,
+        failed_batches: outcome.failed_batches.len(),
+        missing_batches: outcome.missing_batches.len(),
+    })
 }

@@ -9,13 +9,16 @@
 //! This crate must not depend on any cloud SDK nor know anything about images.
 
 pub mod asl;
+pub mod attempts;
 pub mod backends;
 pub mod combine;
 pub mod error;
 pub mod job;
+pub mod lenient;
 pub mod local;
 pub mod manager;
 pub mod monitor;
+pub mod outcome;
 pub mod payload;
 pub mod plan;
 pub mod sim;

@@ -1,8 +1,6 @@
 //! The manager (dispatcher): level 0 creates and plans the job, records its status, starts
 //! the monitor state machine and invokes level-1 managers; the last level invokes workers.
 
-use serde_json::Value;
-
 use crate::backends::{invoke_all, to_event, Backends};
 use crate::error::BurstError;
 use crate::job::{
@@ -33,14 +31,13 @@ impl Default for Deployment {
     }
 }
 
-/// Handles one manager invocation (any level), given as raw JSON.
+/// Handles one manager invocation (any level); parse raw JSON with
+/// [`ManagerInput::from_value`].
 pub async fn handle(
     backends: &Backends,
     deployment: &Deployment,
-    input: Value,
+    input: ManagerInput,
 ) -> Result<DispatchResponse, BurstError> {
-    let input: ManagerInput =
-        serde_json::from_value(input).map_err(|e| BurstError::malformed("manager event", e))?;
     match input {
         ManagerInput::Start(request) => start_job(backends, deployment, &request).await,
         ManagerInput::Node(event) => dispatch_node(backends, &event).await,

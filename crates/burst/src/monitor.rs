@@ -1,77 +1,19 @@
 //! The monitor: one poll of a running job (count rows, retry failed batches, re-invoke
 //! stragglers, detect time-out and excess failures), as a pure decision plus a thin handler.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use serde_json::{json, Value};
-
-use crate::backends::{invoke_all, to_event, Backends};
+use crate::attempts::{exceeds_tolerance, histories, permanent_failures};
+use crate::backends::{check_event_size, invoke_all, to_event, Backends};
 use crate::error::BurstError;
 use crate::job::{
-    AttemptKind, AttemptRecord, BatchFailure, CompletedBatch, JobOutcome, JobSpec, JobState,
-    MonitorState,
+    AttemptKind, AttemptRecord, BatchFailure, CompletedBatch, FailureReport, JobOutcome, JobSpec,
+    JobState, MonitorRequest, MonitorResponse, MonitorState,
 };
-use crate::time::{ms_from_iso, now_ms};
+use crate::outcome::{error_text, record_outcome};
+use crate::status::load_status;
+use crate::time::{now_ms, secs_between};
 use crate::traits::{all_attempts, all_completed};
-
-/// What the attempt log says about one batch.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct BatchHistory {
-    /// Failed attempts.
-    pub failures: u32,
-    /// Cause of the latest failure.
-    pub last_cause: String,
-    /// Highest attempt number that failed.
-    pub last_failed_attempt: u32,
-    /// Highest attempt number seen in any record.
-    pub max_attempt: u32,
-    /// Speculative copies started.
-    pub speculative: u32,
-    /// When the monitor last re-invoked it (epoch ms).
-    pub last_invoked_ms: Option<u64>,
-}
-
-/// Groups an attempt log by batch.
-pub fn histories(records: &[AttemptRecord]) -> BTreeMap<u64, BatchHistory> {
-    let mut out: BTreeMap<u64, BatchHistory> = BTreeMap::new();
-    for r in records {
-        let h = out.entry(r.batch_id).or_default();
-        h.max_attempt = h.max_attempt.max(r.attempt);
-        match &r.kind {
-            AttemptKind::Failed { cause } => {
-                h.failures += 1;
-                if r.attempt >= h.last_failed_attempt {
-                    h.last_failed_attempt = r.attempt;
-                    h.last_cause = cause.clone();
-                }
-            }
-            AttemptKind::Retried | AttemptKind::Speculative => {
-                if r.kind == AttemptKind::Speculative {
-                    h.speculative += 1;
-                }
-                h.last_invoked_ms = h.last_invoked_ms.max(Some(r.at_ms));
-            }
-        }
-    }
-    out
-}
-
-/// Batches without a result that failed every allowed attempt.
-pub fn permanent_failures(
-    histories: &BTreeMap<u64, BatchHistory>,
-    completed: &BTreeSet<u64>,
-    max_attempts: u32,
-) -> Vec<BatchFailure> {
-    histories
-        .iter()
-        .filter(|(id, h)| h.failures >= max_attempts.max(1) && !completed.contains(id))
-        .map(|(&batch_id, h)| BatchFailure {
-            batch_id,
-            attempts: h.failures,
-            cause: h.last_cause.clone(),
-        })
-        .collect()
-}
 
 /// What the monitor observed in one poll.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,11 +49,6 @@ pub struct Decision {
     pub elapsed_secs: f64,
 }
 
-/// Whether `failed` of `total` batches exceed `tolerated_percent`.
-pub fn exceeds_tolerance(failed: u64, total: u64, tolerated_percent: f64) -> bool {
-    failed > 0 && failed as f64 * 100.0 > tolerated_percent * total as f64
-}
-
 fn median(mut values: Vec<f64>) -> Option<f64> {
     if values.is_empty() {
         return None;
@@ -128,7 +65,7 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
 /// Decides one poll of the monitor (pure).
 pub fn decide(job: &JobSpec, seen: &Observation<'_>) -> Decision {
     let settings = &job.settings;
-    let elapsed_secs = seen.now_ms.saturating_sub(seen.start_ms) as f64 / 1000.0;
+    let elapsed_secs = secs_between(seen.start_ms, seen.now_ms);
     let timed_out = elapsed_secs >= job.search_timeout_secs;
     let done: BTreeSet<u64> = seen
         .completed
@@ -175,7 +112,7 @@ pub fn decide(job: &JobSpec, seen: &Observation<'_>) -> Decision {
             }
             let h = history.get(&batch).cloned().unwrap_or_default();
             let since = h.last_invoked_ms.unwrap_or(seen.start_ms);
-            let running = seen.now_ms.saturating_sub(since) as f64 / 1000.0;
+            let running = secs_between(since, seen.now_ms);
             if running > limit && h.speculative < stragglers.max_speculative {
                 decision.speculative.push((batch, h.max_attempt.max(1) + 1));
             }
@@ -184,22 +121,26 @@ pub fn decide(job: &JobSpec, seen: &Observation<'_>) -> Decision {
     decision
 }
 
-/// Handles one invocation of the monitor function: a poll, or (with `"action":
-/// "reportFailure"`) the error path's report when the combiner could not run.
-pub async fn handle(backends: &Backends, input: Value) -> Result<Value, BurstError> {
-    if input.get("action").and_then(Value::as_str) == Some("reportFailure") {
-        let job_id = input["jobId"].as_str().unwrap_or_default();
-        return report_failure(backends, job_id, &input["error"]).await;
+/// Handles one invocation of the monitor function: a poll (answering the new state, checked
+/// against the event limit), or the error path's failure report.
+pub async fn handle(
+    backends: &Backends,
+    request: MonitorRequest,
+) -> Result<MonitorResponse, BurstError> {
+    match request {
+        MonitorRequest::Poll(state) => {
+            let next = poll(backends, *state).await?;
+            check_event_size("monitor state", &next)?;
+            Ok(MonitorResponse::Polled(Box::new(next)))
+        }
+        MonitorRequest::ReportFailure(report) => {
+            let state = report_failure(backends, &report).await?;
+            Ok(MonitorResponse::FailureReported {
+                job_id: report.job_id,
+                state,
+            })
+        }
     }
-    let state: MonitorState =
-        serde_json::from_value(input).map_err(|e| BurstError::malformed("monitor state", e))?;
-    let next = poll(backends, state).await?;
-    to_event("monitor state", &next)
-}
-
-/// Start of a job in epoch ms, from its `startTime`.
-pub fn start_ms(job: &JobSpec) -> u64 {
-    ms_from_iso(&job.start_time).unwrap_or_else(now_ms)
 }
 
 /// One poll: observes the task table, re-invokes what must be, and returns the new state.
@@ -228,7 +169,7 @@ pub async fn poll(
             completed: completed.as_deref(),
             attempts: &attempts,
             now_ms: now_ms(),
-            start_ms: start_ms(job),
+            start_ms: job.start_ms(),
         },
     );
     reinvoke(backends, job, &decision.retries, AttemptKind::Retried).await?;
@@ -276,84 +217,46 @@ async fn reinvoke(
     Ok(())
 }
 
-/// The text of a caught state-machine error (`{Error, Cause}`).
-pub fn error_text(error: &Value) -> String {
-    match (error.get("Error"), error.get("Cause")) {
-        (Some(e), Some(c)) => format!(
-            "{}: {}",
-            e.as_str().unwrap_or_default(),
-            c.as_str().unwrap_or_default()
-        ),
-        _ => error.to_string(),
-    }
-}
-
-/// Marks a job failed (unless it already ended) and stores an outcome without result.
+/// Marks a job failed (unless it already ended) and stores an outcome without result; returns
+/// the job's state after the report.
 pub async fn report_failure(
     backends: &Backends,
-    job_id: &str,
-    error: &Value,
-) -> Result<Value, BurstError> {
-    let Some(mut status) = backends.tasks.get_status(job_id).await? else {
-        return Err(crate::BackendError::NotFound(format!("status of job {job_id}")).into());
-    };
-    if !status.state.is_final() {
-        let message = error_text(error);
-        let outcome = JobOutcome {
-            job_id: job_id.to_string(),
-            state: JobState::Failed,
-            result: None,
-            num_batches: status.num_batches,
-            completed: status.completed,
-            failed_batches: Vec::new(),
-            missing_batches: Vec::new(),
-            elapsed_secs: now_ms().saturating_sub(start_ms(&status.job)) as f64 / 1000.0,
-            error: Some(message.clone()),
-        };
-        let key = crate::combine::store_outcome(backends, &outcome).await?;
-        status.state = JobState::Failed;
-        status.error = Some(message);
-        status.outcome_key = Some(key);
-        status.elapsed_secs = outcome.elapsed_secs;
-        backends.tasks.put_status(&status).await?;
+    report: &FailureReport,
+) -> Result<JobState, BurstError> {
+    let status = load_status(backends.tasks.as_ref(), &report.job_id).await?;
+    if status.state.is_final() {
+        return Ok(status.state);
     }
-    Ok(json!({"jobId": job_id, "state": status.state}))
+    let outcome = JobOutcome {
+        job_id: report.job_id.clone(),
+        state: JobState::Failed,
+        result: None,
+        num_batches: status.num_batches,
+        completed: status.completed,
+        failed_batches: Vec::new(),
+        missing_batches: Vec::new(),
+        elapsed_secs: status.job.elapsed_secs(),
+        error: Some(error_text(&report.error)),
+    };
+    record_outcome(backends, status, &outcome).await?;
+    Ok(outcome.state)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::JobSettings;
+    use crate::attempts::tests::rec;
 
     fn job(num_batches: u64) -> JobSpec {
         JobSpec {
-            job_id: "j".into(),
             dataset_start_index: 0,
             dataset_end_index: num_batches,
             batch_size: 1,
             num_batches,
             num_levels: 1,
             branching_factor: num_batches,
-            max_parallelism: 3000,
             search_timeout_secs: 100.0,
-            start_time: "2026-01-01T00:00:00.000Z".into(),
-            tasks_table_name: "t".into(),
-            manager_function_name: "m".into(),
-            monitor_function_name: "mon".into(),
-            worker_function_name: "w".into(),
-            combiner_function_name: "c".into(),
-            job_parameters: json!({}),
-            settings: JobSettings::default(),
-        }
-    }
-
-    fn rec(batch_id: u64, attempt: u32, at_ms: u64, kind: AttemptKind) -> AttemptRecord {
-        AttemptRecord {
-            job_id: "j".into(),
-            batch_id,
-            attempt,
-            at_ms,
-            kind,
+            ..crate::job::tests::sample_spec()
         }
     }
 
@@ -502,7 +405,7 @@ mod tests {
     }
 
     #[test]
-    fn time_out_and_tolerance() {
+    fn time_out_stops_retries_and_counts_what_remains() {
         let job = job(3);
         let d = decide(
             &job,
@@ -516,18 +419,5 @@ mod tests {
         );
         assert!(d.timed_out);
         assert_eq!(d.num_remaining, 2);
-        assert!(!exceeds_tolerance(1, 10, 10.0));
-        assert!(exceeds_tolerance(2, 10, 10.0));
-        assert!(!exceeds_tolerance(0, 10, 0.0));
-        assert!(exceeds_tolerance(1, 1000, 0.0));
-    }
-
-    #[test]
-    fn caught_errors_read_as_text() {
-        assert_eq!(
-            error_text(&json!({"Error": "Burst.Throttled", "Cause": "slow down"})),
-            "Burst.Throttled: slow down"
-        );
-        assert_eq!(error_text(&json!("x")), "\"x\"");
     }
 }

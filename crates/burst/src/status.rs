@@ -4,12 +4,12 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::attempts::{histories, permanent_failures};
 use crate::backends::Backends;
-use crate::combine::load_outcome;
 use crate::error::{BackendError, BurstError};
 use crate::job::{AttemptKind, JobOutcome, JobStatus, Progress};
-use crate::monitor::{histories, permanent_failures};
-use crate::traits::{all_attempts, all_completed};
+use crate::outcome::load_outcome;
+use crate::traits::{all_attempts, all_completed, TaskTable};
 
 /// One failed attempt of a batch, with its cause.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,13 +39,18 @@ pub struct JobReport {
     pub outcome: Option<JobOutcome>,
 }
 
+/// Reads the status record of job `job_id`, which must exist.
+pub async fn load_status(tasks: &dyn TaskTable, job_id: &str) -> Result<JobStatus, BackendError> {
+    tasks
+        .get_status(job_id)
+        .await?
+        .ok_or_else(|| BackendError::NotFound(format!("job {job_id} (no status record)")))
+}
+
 /// Reads the status, progress, errors and (if ended) outcome of job `job_id`.
 pub async fn report(backends: &Backends, job_id: &str) -> Result<JobReport, BurstError> {
     let tasks = backends.tasks.as_ref();
-    let status = tasks
-        .get_status(job_id)
-        .await?
-        .ok_or_else(|| BackendError::NotFound(format!("job {job_id} (no status record)")))?;
+    let status = load_status(tasks, job_id).await?;
     let completed = tasks.count_rows(job_id).await?;
     let attempts = all_attempts(tasks, job_id).await?;
     let failed = if attempts.is_empty() {

@@ -7,8 +7,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use serde_json::Value;
-
 use crate::error::{BurstError, TaskError};
 use crate::job::{AttemptKind, AttemptRecord, BatchRow, WorkerEvent};
 use crate::payload;
@@ -50,15 +48,16 @@ pub async fn catch_panic<T>(
         .unwrap_or_else(|panic| Err(TaskError::new(panic_message(panic.as_ref()))))
 }
 
-/// Runs `worker` on the batch of `event` and writes its row (first write wins), or records
-/// its failure (error or panic) in the attempt log and returns it.
-pub async fn run(
+/// Handles one worker invocation: runs `worker` on the batch of `event` and writes its row
+/// (first write wins), or records its failure (error or panic) in the attempt log and returns
+/// it. Parse raw JSON with [`WorkerEvent::from_value`].
+pub async fn handle(
     tasks: &dyn TaskTable,
     worker: &dyn Worker,
-    event: &WorkerEvent,
+    event: WorkerEvent,
 ) -> Result<PutOutcome, BurstError> {
     let started_at_ms = now_ms();
-    let outcome = catch_panic(worker.process(event)).await;
+    let outcome = catch_panic(worker.process(&event)).await;
     match outcome {
         Ok(result) => {
             let (results, mime) = payload::encode(&result);
@@ -91,15 +90,4 @@ pub async fn run(
             Err(BurstError::Task(err))
         }
     }
-}
-
-/// Parses a raw worker event and runs it (the body of a worker function).
-pub async fn handle(
-    tasks: &dyn TaskTable,
-    worker: &dyn Worker,
-    input: Value,
-) -> Result<PutOutcome, BurstError> {
-    let event: WorkerEvent =
-        serde_json::from_value(input).map_err(|e| BurstError::malformed("worker event", e))?;
-    run(tasks, worker, &event).await
 }

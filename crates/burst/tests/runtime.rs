@@ -2,13 +2,14 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use burst::{
-    BackendError, CombineInput, Combiner, Invoker, JobRequest, JobState, LocalRuntime,
-    PartialResult, TaskError, Worker, WorkerEvent,
+    BackendError, CombineInput, Combiner, FailureReport, Invoker, JobRequest, JobState,
+    LocalRuntime, ManagerInput, MonitorRequest, MonitorResponse, PartialResult, TaskError, Worker,
+    WorkerEvent,
 };
 use serde_json::{json, Value};
 
@@ -341,4 +342,87 @@ async fn unknown_functions_are_rejected_up_front() {
         err.to_string(),
         "no worker registered under the name \"nope\""
     );
+}
+
+/// Keeps the last event it saw, and sums like [`SumWorker`].
+#[derive(Default)]
+struct Recording {
+    last: Mutex<Option<WorkerEvent>>,
+}
+
+#[async_trait]
+impl Worker for Recording {
+    async fn process(&self, event: &WorkerEvent) -> Result<PartialResult, TaskError> {
+        *self.last.lock().unwrap() = Some(event.clone());
+        let sum: u64 = (event.start_index..event.end_index).sum();
+        Ok(PartialResult::json(
+            json!({"sum": sum, "n": event.end_index - event.start_index}),
+        ))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn burst_compute_requests_run_unchanged() {
+    bounded(async {
+        let w = Arc::new(Recording::default());
+        let rt = runtime(w.clone()).build().unwrap();
+        let input = ManagerInput::from_value(json!({
+            "workerFunctionName": "sum", "combinerFunctionName": "add",
+            "startIndex": "0", "endIndex": "100", "batchSize": "25", "numLevels": 0,
+            "searchTimeoutSecs": "20", "jobParameters": {"k": "v"},
+            "stragglers": {"enabled": false}
+        }))
+        .unwrap();
+        let ManagerInput::Start(request) = input else {
+            panic!("a start request parsed as {input:?}");
+        };
+        let outcome = rt.run(*request).await.unwrap();
+        assert_eq!(outcome.state, JobState::Succeeded);
+        assert_eq!(outcome.result.unwrap()["sum"], 4950);
+        let event = w.last.lock().unwrap().clone().unwrap();
+        assert_eq!((event.num_batches, event.batch_size), (4, 25));
+        assert_eq!(
+            (event.num_levels, event.level, event.branching_factor),
+            (2, 2, 2)
+        );
+        assert_eq!(event.search_timeout_secs, 20.0);
+        assert_eq!(
+            (
+                event.worker_function_name.as_str(),
+                event.combiner_function_name.as_str()
+            ),
+            ("sum", "add")
+        );
+        assert_eq!(event.job_parameters, json!({"k": "v"}));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failure_reports_leave_ended_jobs_alone_and_name_unknown_ones() {
+    bounded(async {
+        let rt = runtime(worker(|_, _| Act::Sum)).build().unwrap();
+        let outcome = rt.run(request()).await.unwrap();
+        let report = |job_id: &str| {
+            MonitorRequest::ReportFailure(FailureReport {
+                job_id: job_id.into(),
+                error: json!({"Error": "States.Timeout", "Cause": "late"}),
+            })
+        };
+        let response = burst::monitor::handle(rt.backends(), report(&outcome.job_id))
+            .await
+            .unwrap();
+        assert_eq!(
+            response,
+            MonitorResponse::FailureReported {
+                job_id: outcome.job_id.clone(),
+                state: JobState::Succeeded
+            }
+        );
+        let err = burst::monitor::handle(rt.backends(), report("nope"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "not found: job nope (no status record)");
+    })
+    .await;
 }

@@ -1,14 +1,21 @@
-//! The four handlers, each a plain async function from the event to the response: the Lambda
-//! binaries wrap them in `service_fn`, tests call them directly.
+//! The four handlers, each a plain async function from a typed event to a typed response (the
+//! serde types of `burst::job`): the Lambda binaries wrap them in `service_fn`, tests call them
+//! directly. The binaries parse each event with [`parse`], so a malformed one is answered with
+//! `Burst.Malformed` and the field it is about, like every other burst error (not with
+//! `lambda_runtime`'s generic deserialization error).
 
 use std::time::Instant;
 
 use async_trait::async_trait;
 use burst::traits::{Combiner, PartialResult, Worker};
-use burst::{BurstError, DispatchResponse, PutOutcome, TaskError, WorkerEvent};
+use burst::{
+    BurstError, CombineSummary, DispatchResponse, ManagerInput, MonitorRequest, MonitorResponse,
+    MonitorState, PutOutcome, TaskError, WorkerEvent,
+};
 use burst_aws::metrics::{Metric, MetricRecord, Unit};
 use lambda_runtime::Diagnostic;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tracing::Instrument;
 
 use crate::backends::AwsBackends;
@@ -22,18 +29,52 @@ pub fn diagnostic(error: BurstError) -> Diagnostic {
     }
 }
 
-fn job_id_of(event: &Value) -> String {
-    event["jobId"].as_str().unwrap_or_default().to_owned()
+/// Parses a raw event with `from_value` (e.g. [`WorkerEvent::from_value`]); a malformed event
+/// becomes a `Burst.Malformed` error naming the field.
+pub fn parse<T>(
+    from_value: fn(serde_json::Value) -> Result<T, BurstError>,
+    payload: serde_json::Value,
+) -> Result<T, Diagnostic> {
+    from_value(payload).map_err(diagnostic)
+}
+
+/// What the worker function answers: whether this invocation wrote the batch's row (a
+/// duplicated or speculative one finds it written and leaves it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerResponse {
+    /// Whether the row was written by this invocation.
+    pub written: bool,
+}
+
+/// The job a manager event belongs to (empty for a new job without a chosen id).
+fn job_of(input: &ManagerInput) -> (&str, u32) {
+    match input {
+        ManagerInput::Start(request) => (request.job_id.as_deref().unwrap_or_default(), 0),
+        ManagerInput::Node(event) => (&event.job.job_id, event.level),
+    }
+}
+
+/// The job a monitor request is about.
+fn job_of_request(request: &MonitorRequest) -> &str {
+    match request {
+        MonitorRequest::Poll(state) => &state.job.job_id,
+        MonitorRequest::ReportFailure(report) => &report.job_id,
+    }
 }
 
 /// The manager (dispatch): starts a job or dispatches one node of its spawn tree.
-pub async fn manager(backends: &AwsBackends, event: Value) -> Result<DispatchResponse, Diagnostic> {
-    let span = tracing::info_span!("manager", jobId = %job_id_of(&event), level = event["level"].as_u64().unwrap_or(0));
+pub async fn manager(
+    backends: &AwsBackends,
+    event: ManagerInput,
+) -> Result<DispatchResponse, Diagnostic> {
+    let (job_id, level) = job_of(&event);
+    let span = tracing::info_span!("manager", jobId = %job_id, level);
     async {
         let response = burst::manager::handle(&backends.burst, &backends.deployment, event)
             .await
             .map_err(diagnostic)?;
         tracing::info!(
+            jobId = %response.job_id,
             numBatches = response.num_batches,
             branchingFactor = response.branching_factor,
             "dispatched"
@@ -48,13 +89,13 @@ pub async fn manager(backends: &AwsBackends, event: Value) -> Result<DispatchRes
 pub async fn worker(
     backends: &AwsBackends,
     user_worker: &dyn Worker,
-    event: Value,
-) -> Result<Value, Diagnostic> {
+    event: WorkerEvent,
+) -> Result<WorkerResponse, Diagnostic> {
     let span = tracing::info_span!(
         "worker",
-        jobId = %job_id_of(&event),
-        batchId = event["batchId"].as_u64().unwrap_or(0),
-        attempt = event["attempt"].as_u64().unwrap_or(1)
+        jobId = %event.job_id,
+        batchId = event.batch_id,
+        attempt = event.attempt
     );
     async {
         let metered = Metered { inner: user_worker };
@@ -66,36 +107,42 @@ pub async fn worker(
             })?;
         let written = outcome == PutOutcome::Inserted;
         tracing::info!(written, "batch done");
-        Ok(json!({ "written": written }))
+        Ok(WorkerResponse { written })
     }
     .instrument(span)
     .await
 }
 
 /// The monitor: one poll of the task table (or the error path's failure report).
-pub async fn monitor(backends: &AwsBackends, event: Value) -> Result<Value, Diagnostic> {
-    let span = tracing::info_span!("monitor", jobId = %job_id_of(&event));
+pub async fn monitor(
+    backends: &AwsBackends,
+    request: MonitorRequest,
+) -> Result<MonitorResponse, Diagnostic> {
+    let span = tracing::info_span!("monitor", jobId = %job_of_request(&request));
     async {
-        let state = burst::monitor::handle(&backends.burst, event)
+        let response = burst::monitor::handle(&backends.burst, request)
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "monitor failed");
                 diagnostic(e)
             })?;
-        let (completed, remaining) = (state["completed"].as_f64(), state["numRemaining"].as_f64());
-        if let (Some(completed), Some(remaining)) = (completed, remaining) {
-            tracing::info!(completed, remaining, "polled");
+        if let MonitorResponse::Polled(state) = &response {
+            tracing::info!(
+                completed = state.completed,
+                remaining = state.num_remaining,
+                "polled"
+            );
             MetricRecord {
                 dimensions: vec![("Function", "monitor".into())],
                 metrics: vec![
-                    Metric::new("Completed", completed, Unit::Count),
-                    Metric::new("Remaining", remaining, Unit::Count),
+                    Metric::new("Completed", state.completed as f64, Unit::Count),
+                    Metric::new("Remaining", state.num_remaining as f64, Unit::Count),
                 ],
-                properties: vec![("jobId", state["jobId"].clone())],
+                properties: vec![("jobId", json!(state.job.job_id))],
             }
             .emit();
         }
-        Ok(state)
+        Ok(response)
     }
     .instrument(span)
     .await
@@ -105,17 +152,17 @@ pub async fn monitor(backends: &AwsBackends, event: Value) -> Result<Value, Diag
 pub async fn combiner(
     backends: &AwsBackends,
     user_combiner: &dyn Combiner,
-    event: Value,
-) -> Result<Value, Diagnostic> {
-    let span = tracing::info_span!("combiner", jobId = %job_id_of(&event));
+    state: MonitorState,
+) -> Result<CombineSummary, Diagnostic> {
+    let span = tracing::info_span!("combiner", jobId = %state.job.job_id);
     async {
-        let summary = burst::combine::handle_json(&backends.burst, user_combiner, event)
+        let summary = burst::combine::handle(&backends.burst, user_combiner, state)
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "combine failed");
                 diagnostic(e)
             })?;
-        tracing::info!(state = %summary["state"], outcomeKey = %summary["outcomeKey"], "combined");
+        tracing::info!(state = ?summary.state, outcomeKey = %summary.outcome_key, "combined");
         Ok(summary)
     }
     .instrument(span)
@@ -203,11 +250,12 @@ mod tests {
         }
     }
 
-    fn event(batch_id: u64) -> Value {
-        json!({
+    fn event(batch_id: u64) -> WorkerEvent {
+        WorkerEvent::from_value(json!({
             "tasksTableName": "tasks", "jobId": "job-1", "batchId": batch_id,
             "startIndex": 10, "endIndex": 14, "jobParameters": {}
-        })
+        }))
+        .unwrap()
     }
 
     #[tokio::test]
@@ -215,9 +263,12 @@ mod tests {
         let tasks = Arc::new(MemoryTaskTable::default());
         let backends = backends(tasks.clone()).await;
         let first = worker(&backends, &Doubler, event(2)).await.unwrap();
-        assert_eq!(first, json!({ "written": true }));
+        assert_eq!(
+            serde_json::to_value(first).unwrap(),
+            json!({ "written": true })
+        );
         let again = worker(&backends, &Doubler, event(2)).await.unwrap();
-        assert_eq!(again, json!({ "written": false }), "a duplicate invocation");
+        assert!(!again.written, "a duplicate invocation");
         assert_eq!(tasks.count_rows("job-1").await.unwrap(), 1);
     }
 
@@ -227,10 +278,9 @@ mod tests {
         let failed = worker(&backends, &Doubler, event(13)).await.unwrap_err();
         assert_eq!(failed.error_type, "Burst.TaskFailed");
         assert_eq!(failed.error_message, "task failed: batch 13 is unlucky");
-        let malformed = worker(&backends, &Doubler, json!({"jobId": 7}))
-            .await
-            .unwrap_err();
-        assert_eq!(malformed.error_type, "Burst.Malformed");
+        let malformed = WorkerEvent::from_value(json!({"jobId": 7})).unwrap_err();
+        assert_eq!(malformed.error_name(), "Burst.Malformed");
+        assert!(malformed.to_string().contains("jobId"), "{malformed}");
         let throttled = diagnostic(BurstError::Backend(BackendError::Throttled(
             "DynamoDB PutItem on tasks".into(),
         )));

@@ -3,42 +3,39 @@
 //! Each binary in `src/bin/` is only `lambda_runtime::run(service_fn(..))` around one of them;
 //! the worker and combiner are color depth search's (`cdsearch::job`).
 //!
-//! The `api` binary serves the search service's HTTP API over [`api::AwsPlatform`].
+//! The `api` binary serves the search service's HTTP API
+//! (`cdsearch_service::router` over `cdsearch_service::platform::AwsPlatform`), the user
+//! being the verified JWT's subject ([`gateway`]).
 //!
 //! This crate wires; it holds no job logic and no image code.
 
-pub mod api;
 pub mod backends;
 pub mod config;
+pub mod gateway;
 pub mod handlers;
 pub mod logging;
 
 use std::sync::Arc;
 
-use burst::ObjectStore;
-use cdsearch::job::{SearchWorker, ShapeSearchCombiner, StoreResolver};
+use cdsearch::job::{SearchWorker, ShapeSearchCombiner};
+use cdsearch::store::StoreResolver;
 
 pub use backends::AwsBackends;
 pub use config::FunctionEnv;
 
-/// Objects a worker fetches at once (key lists, images) from S3.
-pub const FETCH_CONCURRENCY: usize = 32;
-
 /// What every function does at a cold start: JSON logs, configuration from the environment,
-/// clients and backends.
-pub async fn start() -> Result<AwsBackends, config::MissingVar> {
+/// the clients and the backends of its `role` (e.g. [`AwsBackends::worker`]).
+pub async fn start(
+    role: fn(&FunctionEnv, burst_aws::AwsClients) -> AwsBackends,
+) -> Result<AwsBackends, config::MissingVar> {
     logging::init();
     let env = FunctionEnv::from_env()?;
-    Ok(AwsBackends::new(&env).await)
+    Ok(AwsBackends::from_env(&env, role).await)
 }
 
 /// Reads masks, libraries and derived images from the S3 buckets named in a job.
 fn store_resolver(backends: &AwsBackends) -> Arc<StoreResolver> {
-    let stores = backends.clone();
-    Arc::new(StoreResolver::new(
-        move |bucket: &str| Ok(stores.bucket(bucket) as Arc<dyn ObjectStore>),
-        FETCH_CONCURRENCY,
-    ))
+    Arc::new(cdsearch_aws::s3_library_resolver(&backends.clients))
 }
 
 /// The color depth search worker, reading masks and libraries from S3 buckets named in the job.

@@ -9,13 +9,14 @@ use std::time::Duration;
 use burst::local::MemoryObjectStore;
 use burst::manager::Deployment;
 use burst::ObjectStore;
-use cdsearch::api::error::ApiError;
-use cdsearch::api::model::Status;
-use cdsearch::api::request::{validate, Known};
-use cdsearch::api::searches::Submission;
-use cdsearch::api::SearchPlatform;
-use cdsearch::job::{local_runtime, StoreResolver};
-use cdsearch_lambda::api::{AwsLibrary, AwsPlatform};
+use cdsearch::job::local_runtime;
+use cdsearch::store::StoreResolver;
+use cdsearch_service::error::ApiError;
+use cdsearch_service::model::Status;
+use cdsearch_service::platform::aws::{AwsLibrary, AwsPlatform};
+use cdsearch_service::request::{validate, Known};
+use cdsearch_service::searches::Submission;
+use cdsearch_service::SearchPlatform;
 
 const MASK: &str = "12191_JRC2018U.tif";
 
@@ -191,7 +192,7 @@ async fn wait(platform: &AwsPlatform, id: &str) -> Status {
 }
 
 /// Whether no hit of the results carries shape-stage values.
-fn hits_unshaped(results: &cdsearch::api::model::SearchOutcome) -> bool {
+fn hits_unshaped(results: &cdsearch_service::model::SearchOutcome) -> bool {
     results
         .masks
         .iter()

@@ -16,11 +16,10 @@ use std::time::{Duration, Instant};
 
 use burst::local::MemoryObjectStore;
 use burst::{JobState, ObjectStore};
-use burst_aws::layout::LibraryPlan;
-use cdsearch::job::{
-    local_runtime, outcome_report, search_request, SearchJobParameters, StoreResolver,
-};
+use cdsearch::job::{local_runtime, outcome_report, search_request, SearchJobParameters};
 use cdsearch::results::SearchReport;
+use cdsearch::store::upload::LibraryPlan;
+use cdsearch::store::StoreResolver;
 use serde_json::{json, Value};
 use support::stack::{upload_inputs, LIBRARY_BUCKET, SEARCH_BUCKET};
 use support::{Call, Stack, StackOptions, COMBINER, MANAGER, MONITOR, WORKER};
@@ -62,7 +61,7 @@ fn parameters(plan: &LibraryPlan) -> SearchJobParameters {
 
 /// The manager's start event for the search: burst's job request, with the deployed names.
 fn start_event(params: &SearchJobParameters) -> Value {
-    let mut request = search_request(params, BATCH_SIZE).expect("a valid job");
+    let mut request = search_request(params, &Default::default(), BATCH_SIZE).expect("a valid job");
     request.worker_function_name = WORKER.into();
     request.combiner_function_name = COMBINER.into();
     request.num_levels = 2;
@@ -87,7 +86,7 @@ async fn local_report(plan: &LibraryPlan, params: &SearchJobParameters) -> Searc
         .poll_interval(Duration::from_millis(20))
         .build()
         .expect("local runtime");
-    let request = search_request(params, BATCH_SIZE).expect("a valid job");
+    let request = search_request(params, &Default::default(), BATCH_SIZE).expect("a valid job");
     let outcome = tokio::time::timeout(JOB_TIMEOUT, runtime.run(request))
         .await
         .expect("the local job ends")

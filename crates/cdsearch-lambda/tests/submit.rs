@@ -1,4 +1,4 @@
-//! `cdsearch submit`'s client side (`cdsearch::aws::submit` and `follow`) on the emulated
+//! `cdsearch submit`'s client side (`cdsearch_aws::submit` and `follow`) on the emulated
 //! deployment of `support` (the real Lambda binaries under `cargo lambda watch`, moto, the
 //! monitor state machine run by burst's interpreter): masks uploaded, the manager invoked
 //! asynchronously, the job followed through its status record to the ranked hits of a direct
@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use burst_aws::stack::{Stack as DeployedStack, StackFunctions};
 use burst_aws::S3ObjectStore;
-use cdsearch::aws::{follow, library_parameters, submit, FollowOptions, Submission};
 use cdsearch::job::{outcome_report, SearchJobParameters};
 use cdsearch::library::discover;
 use cdsearch::search::{search, FileLibrary, Mask, SearchOptions};
+use cdsearch_aws::{follow, library_parameters, submit, FollowOptions, Submission};
 use serde_json::json;
 use support::stack::{LIBRARY_BUCKET, SEARCH_BUCKET, TASKS_TABLE};
 use support::{Stack, StackOptions, COMBINER, MANAGER, WORKER};

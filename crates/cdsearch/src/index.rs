@@ -416,12 +416,6 @@ impl TargetSource for IndexLibrary {
         &self.toc[index].name
     }
 
-    fn load(&self, index: usize, need: &TargetNeed) -> Result<CodedTarget, TargetError> {
-        let mut out = CodedTarget::default();
-        self.load_into(index, need, &mut out)?;
-        Ok(out)
-    }
-
     /// Reads the rows the search needs (the records are already coded).
     fn load_into(
         &self,

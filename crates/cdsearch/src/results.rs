@@ -32,7 +32,8 @@ pub struct Hit {
 /// images, or beyond the stage's top K) has -1 for the three areas and
 /// scores, as the reference stores it, `shapeScored: false`, and its
 /// `matchingPixels` as `normalizedScore`.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ShapeResult {
     /// Whether the shape score was computed for this hit.
@@ -71,6 +72,65 @@ impl ShapeResult {
             ],
             None => vec![String::new(); Self::CSV_COLUMNS.len()],
         }
+    }
+}
+
+/// One hit as a row of the hits CSV that the CLI and the API write: the
+/// mask, the rank, the pixel-match values, any extra columns (the API's
+/// `library`), then the shape stage's when the search ran it.
+#[derive(Clone, Copy, Debug)]
+pub struct CsvHit<'a> {
+    /// The mask's name.
+    pub mask: &'a str,
+    /// 1-based rank within the mask.
+    pub rank: usize,
+    /// The target's name.
+    pub image_name: &'a str,
+    /// Matching mask pixels.
+    pub matching_pixels: i64,
+    /// Matching ratio.
+    pub matching_ratio: f64,
+    /// Whether the mirrored mask scored best.
+    pub mirrored: bool,
+    /// The shape stage's values, if any.
+    pub shape: Option<&'a ShapeResult>,
+}
+
+impl CsvHit<'_> {
+    /// The header of a hits CSV with `extra` columns, and the shape stage's
+    /// columns when `shaped`.
+    pub fn header<'c>(extra: &[&'c str], shaped: bool) -> Vec<&'c str> {
+        let mut header = vec![
+            "mask",
+            "rank",
+            "target",
+            "matchingPixels",
+            "matchingRatio",
+            "mirrored",
+        ];
+        header.extend_from_slice(extra);
+        if shaped {
+            header.extend(ShapeResult::CSV_COLUMNS);
+        }
+        header
+    }
+
+    /// The row's cells under [`CsvHit::header`] with the same `extra`
+    /// columns (given here as cells) and `shaped`.
+    pub fn cells(&self, extra: &[&str], shaped: bool) -> Vec<String> {
+        let mut cells = vec![
+            self.mask.to_owned(),
+            self.rank.to_string(),
+            self.image_name.to_owned(),
+            self.matching_pixels.to_string(),
+            self.matching_ratio.to_string(),
+            self.mirrored.to_string(),
+        ];
+        cells.extend(extra.iter().map(|c| c.to_string()));
+        if shaped {
+            cells.extend(ShapeResult::csv_cells(self.shape));
+        }
+        cells
     }
 }
 

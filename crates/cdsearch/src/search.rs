@@ -98,19 +98,20 @@ pub trait TargetSource: Sync {
     }
     /// The name of target `index` in results.
     fn name(&self, index: usize) -> &str;
-    /// Target `index`, coded for scoring. Only what `need` names needs to
-    /// be present: a source may leave the rest empty.
-    fn load(&self, index: usize, need: &TargetNeed) -> Result<CodedTarget, TargetError>;
-    /// Like [`TargetSource::load`], but into `out`, whose buffers a source
-    /// may reuse; wrappers must forward this to their inner source.
+    /// Target `index`, coded for scoring, into `out`, whose buffers a
+    /// source may reuse. Only what `need` names needs to be present: a
+    /// source may leave the rest empty.
     fn load_into(
         &self,
         index: usize,
         need: &TargetNeed,
         out: &mut CodedTarget,
-    ) -> Result<(), TargetError> {
-        *out = self.load(index, need)?;
-        Ok(())
+    ) -> Result<(), TargetError>;
+    /// Target `index` as a new coded target (see [`TargetSource::load_into`]).
+    fn load(&self, index: usize, need: &TargetNeed) -> Result<CodedTarget, TargetError> {
+        let mut out = CodedTarget::default();
+        self.load_into(index, need, &mut out)?;
+        Ok(out)
     }
 }
 
@@ -231,8 +232,14 @@ impl TargetSource for FileLibrary {
         &self.entries[index].name
     }
 
-    fn load(&self, index: usize, need: &TargetNeed) -> Result<CodedTarget, TargetError> {
-        load_image_target(&self.entries[index].path, need)
+    fn load_into(
+        &self,
+        index: usize,
+        need: &TargetNeed,
+        out: &mut CodedTarget,
+    ) -> Result<(), TargetError> {
+        *out = load_image_target(&self.entries[index].path, need)?;
+        Ok(())
     }
 }
 

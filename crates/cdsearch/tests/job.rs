@@ -12,12 +12,14 @@ use burst::local::MemoryObjectStore;
 use burst::ObjectStore;
 use cds::pixel_match::MatchParams;
 use cdsearch::job::{
-    key_list_key, local_runtime, outcome_report, search_request, LibraryParameters, LocalResolver,
-    SearchJobParameters, StoreResolver,
+    local_runtime, outcome_report, search_request, LibraryParameters, LocalResolver,
+    SearchJobParameters,
 };
 use cdsearch::library::discover;
 use cdsearch::results::SearchReport;
 use cdsearch::search::{search, FileLibrary, Mask, SearchOptions, TargetSource};
+use cdsearch::store::layout::key_list_key;
+use cdsearch::store::StoreResolver;
 
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sample");
 
@@ -80,7 +82,7 @@ async fn run(
         .poll_interval(Duration::from_millis(20))
         .build()
         .expect("runtime");
-    let request = search_request(params, 3).expect("valid request");
+    let request = search_request(params, &Default::default(), 3).expect("valid request");
     let outcome = tokio::time::timeout(Duration::from_secs(60), runtime.run(request))
         .await
         .expect("the job ends")
@@ -180,15 +182,16 @@ async fn a_long_running_worker_keeps_a_bounded_number_of_mask_sets() {
         Arc::new(files) as Arc<dyn TargetSource + Send + Sync>,
     )]));
     let worker = SearchWorker::new(Arc::new(resolver));
-    let event = |params: &SearchJobParameters| WorkerEvent {
-        tasks_table_name: "tasks".into(),
-        job_id: "job".into(),
-        batch_id: 0,
-        start_index: 0,
-        end_index: count as u64,
-        job_parameters: serde_json::to_value(params).unwrap(),
-        attempt: 1,
-        row_ttl_secs: 60,
+    let event = |params: &SearchJobParameters| {
+        WorkerEvent::from_value(serde_json::json!({
+            "tasksTableName": "tasks",
+            "jobId": "job",
+            "batchId": 0,
+            "startIndex": 0,
+            "endIndex": count,
+            "jobParameters": params,
+        }))
+        .unwrap()
     };
     // Each mask threshold is another prepared mask set, as other jobs would be.
     let mut first = None;

@@ -22,11 +22,14 @@ pub use memory::{MemoryObjectStore, MemoryTaskTable};
 use crate::asl::{
     substitute, Executor, StateMachine, TaskFailure, TaskHandler, MONITOR_DEFINITION,
 };
-use crate::backends::Backends;
-use crate::combine::load_outcome;
+use crate::backends::{to_event, Backends};
 use crate::error::{BackendError, BurstError};
-use crate::job::{DispatchResponse, JobOutcome, JobRequest, MonitorState, Progress, WorkerEvent};
+use crate::job::{
+    DispatchResponse, JobOutcome, JobRequest, ManagerInput, MonitorRequest, MonitorResponse,
+    MonitorState, Progress, WorkerEvent,
+};
 use crate::manager::{self, Deployment};
+use crate::outcome::load_outcome;
 use crate::status::{self, JobReport};
 use crate::traits::{Combiner, Invoker, ObjectStore, Page, StateMachineStarter, TaskTable, Worker};
 use crate::{combine, monitor, worker};
@@ -351,9 +354,11 @@ struct LocalInvoker(Weak<Inner>);
 impl Invoker for LocalInvoker {
     async fn invoke(&self, function_name: &str, payload: Value) -> Result<(), BackendError> {
         let inner = upgrade(&self.0)?;
+        let invalid = |e: BurstError| BackendError::Invalid(format!("{function_name}: {e}"));
         if function_name == inner.deployment.manager_function_name {
+            let input = ManagerInput::from_value(payload).map_err(invalid)?;
             tokio::spawn(async move {
-                if let Err(e) = manager::handle(&inner.backends, &inner.deployment, payload).await {
+                if let Err(e) = manager::handle(&inner.backends, &inner.deployment, input).await {
                     tracing::warn!("manager invocation failed: {e}");
                 }
             });
@@ -364,8 +369,7 @@ impl Invoker for LocalInvoker {
             .get(function_name)
             .cloned()
             .ok_or_else(|| BackendError::NotFound(format!("function {function_name}")))?;
-        let event: WorkerEvent = serde_json::from_value(payload)
-            .map_err(|e| BackendError::Invalid(format!("worker event for {function_name}: {e}")))?;
+        let event = WorkerEvent::from_value(payload).map_err(invalid)?;
         let mut finished = inner.entry(&event.job_id).finished.subscribe();
         let permits = Arc::clone(&inner.permits);
         let tasks = Arc::clone(&inner.backends.tasks);
@@ -378,7 +382,7 @@ impl Invoker for LocalInvoker {
             let ran = tokio::task::spawn_blocking(move || {
                 handle.block_on(async {
                     tokio::select! {
-                        result = worker::run(tasks.as_ref(), worker.as_ref(), &event) => Some(result),
+                        result = worker::handle(tasks.as_ref(), worker.as_ref(), event) => Some(result),
                         _ = finished.wait_for(Option::is_some) => None,
                     }
                 })
@@ -430,10 +434,11 @@ struct MonitorTask(Weak<Inner>);
 impl TaskHandler for MonitorTask {
     async fn call(&self, input: Value) -> Result<Value, TaskFailure> {
         let inner = upgrade(&self.0).map_err(|e| task_failure(e.into()))?;
-        let output = monitor::handle(&inner.backends, input)
+        let request = MonitorRequest::from_value(input).map_err(task_failure)?;
+        let response = monitor::handle(&inner.backends, request)
             .await
             .map_err(task_failure)?;
-        if let Ok(state) = serde_json::from_value::<MonitorState>(output.clone()) {
+        if let MonitorResponse::Polled(state) = &response {
             inner
                 .entry(&state.job.job_id)
                 .progress
@@ -443,7 +448,7 @@ impl TaskHandler for MonitorTask {
                     total: state.job.num_batches,
                 });
         }
-        Ok(output)
+        to_event("monitor response", &response).map_err(task_failure)
     }
 }
 
@@ -454,18 +459,17 @@ struct CombinerTask(Weak<Inner>);
 impl TaskHandler for CombinerTask {
     async fn call(&self, input: Value) -> Result<Value, TaskFailure> {
         let inner = upgrade(&self.0).map_err(|e| task_failure(e.into()))?;
-        let name = input["combinerFunctionName"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let combiner = inner.combiners.get(&name).cloned().ok_or_else(|| {
+        let state = MonitorState::from_value(input).map_err(task_failure)?;
+        let name = &state.job.combiner_function_name;
+        let combiner = inner.combiners.get(name).cloned().ok_or_else(|| {
             task_failure(BurstError::UnknownFunction {
                 kind: "combiner",
-                name,
+                name: name.clone(),
             })
         })?;
-        combine::handle_json(&inner.backends, combiner.as_ref(), input)
+        let summary = combine::handle(&inner.backends, combiner.as_ref(), state)
             .await
-            .map_err(task_failure)
+            .map_err(task_failure)?;
+        to_event("combine summary", &summary).map_err(task_failure)
     }
 }

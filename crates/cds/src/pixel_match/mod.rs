@@ -19,6 +19,7 @@ mod proptests;
 pub mod reference;
 #[cfg(target_arch = "x86_64")]
 mod simd;
+mod window;
 
 pub use coded::CodedTarget;
 pub use gap::pixel_gap;

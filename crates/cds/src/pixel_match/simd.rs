@@ -11,7 +11,7 @@ use std::arch::x86_64::*;
 
 use super::accept::PACKED_START;
 use super::coded::{CodedTarget, HUE_MASK, MAX_SHIFT};
-use super::prepared::{MaskWord, Window};
+use super::window::{MaskWord, Window};
 
 /// Packed ranges per mask word: three arrays of 64 (range k of bit j at
 /// `RANGES_PER_WORD * i + 64 * k + j`).

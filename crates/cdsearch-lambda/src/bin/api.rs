@@ -4,24 +4,26 @@
 
 use std::sync::Arc;
 
-use cdsearch::api::{router, Auth, GatewayUser, Limits, Service};
-use cdsearch_lambda::api::{jwt_subject, libraries_from_env, AwsPlatform};
-use cdsearch_lambda::{start, FunctionEnv};
+use burst_aws::S3ObjectStore;
+use cdsearch_lambda::gateway::jwt_subject;
+use cdsearch_lambda::{start, AwsBackends, FunctionEnv};
+use cdsearch_service::platform::aws::{libraries_from_env, AwsPlatform};
+use cdsearch_service::{router, Auth, GatewayUser, Limits, Service};
 use lambda_http::{run, service_fn, Error, Request, RequestExt};
 use tower::ServiceExt;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let backends = start().await?;
+    let backends = start(AwsBackends::api).await?;
     let env = FunctionEnv::from_env()?;
     let limits = Limits::default();
-    let buckets = backends.clone();
+    let clients = backends.clients.clone();
     let platform = AwsPlatform::new(
         backends.burst.clone(),
         env.manager_function,
         env.search_bucket,
         libraries_from_env()?,
-        Box::new(move |bucket: &str| buckets.bucket(bucket)),
+        Box::new(move |bucket: &str| Arc::new(S3ObjectStore::new(&clients, bucket)) as _),
         limits.search_timeout,
     );
     let app = router(Service::new(Arc::new(platform), Auth::Gateway, limits));

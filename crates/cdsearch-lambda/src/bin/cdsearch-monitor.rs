@@ -1,14 +1,16 @@
 //! Lambda function: the burst monitor (one poll of the task table per invocation).
 
-use cdsearch_lambda::{handlers, start};
+use burst::MonitorRequest;
+use cdsearch_lambda::{handlers, start, AwsBackends};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let backends = &start().await?;
-    run(service_fn(move |event: LambdaEvent<Value>| {
-        handlers::monitor(backends, event.payload)
+    let backends = &start(AwsBackends::monitor).await?;
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let event = handlers::parse(MonitorRequest::from_value, event.payload)?;
+        handlers::monitor(backends, event).await
     }))
     .await
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use burst::asl::TaskHandler;
 use burst::{BurstError, JobOutcome, ObjectStore};
 use burst_aws::config::{StaticCredentials, EMULATOR_REGION};
-use burst_aws::layout::{upload_library, LibraryPlan};
 use burst_aws::{AwsSettings, DynamoTaskTable, LambdaTask, S3ObjectStore, Service};
+use cdsearch::store::upload::{upload_library, LibraryPlan};
 use cdsearch_lambda::config::{
     MANAGER_FUNCTION_VAR, MONITOR_FUNCTION_VAR, SEARCH_BUCKET_VAR, STATE_MACHINE_VAR,
     TASKS_TABLE_VAR,
@@ -177,11 +177,11 @@ impl Stack {
             manager_function: MANAGER.into(),
             monitor_function: MONITOR.into(),
         };
-        let backends = AwsBackends::with_settings(&env, &settings).await;
+        let backends = AwsBackends::all(&env, settings.clients().await);
         for bucket in [LIBRARY_BUCKET, SEARCH_BUCKET] {
             backends
                 .clients
-                .s3
+                .s3()
                 .create_bucket()
                 .bucket(bucket)
                 .send()

@@ -1,0 +1,191 @@
+//! The search service over HTTP (axum): submit searches with uploaded or
+//! stored masks, watch their progress, page through ranked results (JSON or
+//! CSV), list libraries, fetch images and thumbnails, read the OpenAPI
+//! document; and the web client, served from the same router.
+//!
+//! Searches run on a background thread through a [`SearchRunner`] (by
+//! default [`JobRunner`]: burst jobs on the local runtime) and are
+//! stored under a data directory ([`store`]), so a restarted server keeps
+//! every finished search, runs the queued ones, and resumes or marks
+//! interrupted the ones that were running. Callers
+//! authenticate with API keys (bearer tokens); a user sees only their own
+//! searches. The router knows nothing of how it is served: `cdsearch serve`
+//! binds it to a local port.
+
+pub mod auth;
+pub mod catalog;
+pub mod error;
+pub mod images;
+pub mod limits;
+pub mod model;
+pub mod openapi;
+pub mod outcome;
+pub mod platform;
+pub mod request;
+pub mod routes;
+pub mod runner;
+pub mod searches;
+pub mod store;
+mod web;
+
+pub use auth::{ApiKeys, Auth, GatewayUser};
+pub use limits::Limits;
+pub use platform::{ImageData, LocalPlatform, SearchPlatform};
+pub use runner::{DirectRunner, JobRunner, SearchRunner};
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::Router;
+use catalog::{Catalog, Collection};
+use limits::RateLimiter;
+use platform::LocalPlatform as Local;
+use searches::Searches;
+use std::path::PathBuf;
+use std::sync::Arc;
+use store::Store;
+
+/// What a server serves and how.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    /// Where searches and results are stored.
+    pub data_dir: PathBuf,
+    /// Target libraries: name and directories (or image files).
+    pub libraries: Vec<(String, Vec<PathBuf>)>,
+    /// Directories (or files) of the stored masks searches may reference.
+    pub masks: Vec<PathBuf>,
+    /// The API keys.
+    pub keys: ApiKeys,
+    /// Upload, mask, rate and time limits.
+    pub limits: Limits,
+}
+
+/// Why a service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A library or the stored masks could not be listed.
+    #[error("library {name}: {source}")]
+    Library {
+        /// The library's name.
+        name: String,
+        /// The underlying error.
+        source: cdsearch::library::LibraryError,
+    },
+    /// The data directory could not be opened.
+    #[error("data directory {path}: {source}")]
+    Store {
+        /// The data directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// A running service: where its searches are, who may use it, its limits.
+pub struct Service {
+    platform: Arc<dyn SearchPlatform>,
+    auth: Auth,
+    limits: Limits,
+    request_limiter: RateLimiter,
+    submit_limiter: RateLimiter,
+}
+
+impl Service {
+    /// The embedded service: lists the libraries and masks, opens the store
+    /// and starts running its queued searches with `runner`; callers
+    /// authenticate with the configured API keys.
+    pub fn open(
+        config: ApiConfig,
+        runner: Arc<dyn SearchRunner>,
+    ) -> Result<Arc<Self>, ServiceError> {
+        let collection = |name: &str, paths: &[PathBuf]| {
+            Collection::discover(name, paths).map_err(|source| ServiceError::Library {
+                name: name.to_owned(),
+                source,
+            })
+        };
+        let libraries = config
+            .libraries
+            .iter()
+            .map(|(name, paths)| collection(name, paths).map(Arc::new))
+            .collect::<Result<_, _>>()?;
+        let catalog = Arc::new(Catalog {
+            libraries,
+            masks: collection("masks", &config.masks)?,
+        });
+        let store_error = |source| ServiceError::Store {
+            path: config.data_dir.clone(),
+            source,
+        };
+        let store = Store::open(&config.data_dir).map_err(store_error)?;
+        let searches = Searches::open(
+            store,
+            Arc::clone(&catalog),
+            runner,
+            config.limits.search_timeout,
+        )
+        .map_err(store_error)?;
+        Ok(Self::new(
+            Arc::new(Local::new(catalog, searches)),
+            Auth::Keys(config.keys),
+            config.limits,
+        ))
+    }
+
+    /// A service over any platform (e.g. one on AWS), with `auth` and `limits`.
+    pub fn new(platform: Arc<dyn SearchPlatform>, auth: Auth, limits: Limits) -> Arc<Self> {
+        Arc::new(Self {
+            platform,
+            auth,
+            request_limiter: RateLimiter::new(limits.request_burst, limits.requests_per_minute),
+            submit_limiter: RateLimiter::new(limits.submit_burst, limits.submits_per_minute),
+            limits,
+        })
+    }
+}
+
+/// The router of the API and the web client.
+pub fn router(service: Arc<Service>) -> Router {
+    let limit = service.limits.max_upload_bytes;
+    Router::new()
+        .route(
+            "/searches",
+            get(routes::list_searches).post(routes::create_search),
+        )
+        .route("/searches/{id}", get(routes::get_search))
+        .route("/searches/{id}/results", get(routes::get_results))
+        .route(
+            "/searches/{id}/masks/{index}/image",
+            get(routes::search_mask_png),
+        )
+        .route(
+            "/searches/{id}/masks/{index}/thumbnail",
+            get(routes::search_mask_thumbnail_png),
+        )
+        .route("/libraries", get(routes::list_libraries))
+        .route(
+            "/libraries/{library}/images/{*image}",
+            get(routes::library_image_png),
+        )
+        .route(
+            "/libraries/{library}/thumbnails/{*image}",
+            get(routes::library_thumbnail_png),
+        )
+        .route("/masks", get(routes::list_masks))
+        .route("/masks/images/{*name}", get(routes::stored_mask_png))
+        .route(
+            "/masks/thumbnails/{*name}",
+            get(routes::stored_mask_thumbnail_png),
+        )
+        .route("/openapi.json", get(openapi::document))
+        .merge(web::routes())
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(service)
+}
+
+/// Serves the router on `listener` until the future is dropped or fails.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    service: Arc<Service>,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(service)).await
+}
