@@ -215,6 +215,7 @@ pub fn attempt_sort_key(record: &AttemptRecord) -> u64 {
         AttemptKind::Failed { .. } => 0,
         AttemptKind::Retried => 1,
         AttemptKind::Speculative => 2,
+        AttemptKind::Recovered => 3,
     };
     record.batch_id * 10_000 + u64::from(record.attempt.min(999)) * 10 + kind
 }

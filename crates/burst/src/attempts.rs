@@ -6,21 +6,51 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::job::{AttemptKind, AttemptRecord, BatchFailure};
 
+/// The cause recorded for an attempt that left neither a row nor a failure within the
+/// recovery grace period (its invocation or its manager was lost, or its worker died).
+pub const LOST_CAUSE: &str =
+    "lost: neither a result nor an error within the recovery grace period of its invocation";
+
 /// What the attempt log says about one batch.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BatchHistory {
-    /// Failed attempts.
-    pub failures: u32,
-    /// Cause of the latest failure.
-    pub last_cause: String,
-    /// Highest attempt number that failed.
-    pub last_failed_attempt: u32,
+    /// The cause of each attempt that failed, by attempt number; an attempt that was followed
+    /// by a recovery and has no failure of its own was lost ([`LOST_CAUSE`]).
+    pub failed_attempts: BTreeMap<u32, String>,
     /// Highest attempt number seen in any record.
     pub max_attempt: u32,
     /// Speculative copies started.
     pub speculative: u32,
-    /// When the monitor last re-invoked it (epoch ms).
+    /// Recoveries of lost attempts.
+    pub recovered: u32,
+    /// When the monitor last invoked it (epoch ms).
     pub last_invoked_ms: Option<u64>,
+}
+
+impl BatchHistory {
+    /// Number of attempts that failed or were lost (each counted once, however many
+    /// deliveries of it failed).
+    pub fn failures(&self) -> u32 {
+        self.failed_attempts.len() as u32
+    }
+
+    /// The highest failed attempt and its cause.
+    pub fn last_failure(&self) -> Option<(u32, &str)> {
+        self.failed_attempts
+            .last_key_value()
+            .map(|(&attempt, cause)| (attempt, cause.as_str()))
+    }
+
+    /// The latest attempt: the highest recorded, or the spawn tree's first one.
+    pub fn current_attempt(&self) -> u32 {
+        self.max_attempt.max(1)
+    }
+
+    /// Whether the latest attempt may still deliver: it has neither failed nor been lost.
+    pub fn is_pending(&self) -> bool {
+        self.last_failure()
+            .is_none_or(|(attempt, _)| attempt < self.current_attempt())
+    }
 }
 
 /// Groups an attempt log by batch.
@@ -31,24 +61,24 @@ pub fn histories(records: &[AttemptRecord]) -> BTreeMap<u64, BatchHistory> {
         h.max_attempt = h.max_attempt.max(r.attempt);
         match &r.kind {
             AttemptKind::Failed { cause } => {
-                h.failures += 1;
-                if r.attempt >= h.last_failed_attempt {
-                    h.last_failed_attempt = r.attempt;
-                    h.last_cause = cause.clone();
-                }
+                h.failed_attempts.insert(r.attempt, cause.clone());
+                continue;
             }
-            AttemptKind::Retried | AttemptKind::Speculative => {
-                if r.kind == AttemptKind::Speculative {
-                    h.speculative += 1;
-                }
-                h.last_invoked_ms = h.last_invoked_ms.max(Some(r.at_ms));
+            AttemptKind::Retried => {}
+            AttemptKind::Speculative => h.speculative += 1,
+            AttemptKind::Recovered => {
+                h.recovered += 1;
+                h.failed_attempts
+                    .entry(r.attempt.saturating_sub(1).max(1))
+                    .or_insert_with(|| LOST_CAUSE.to_string());
             }
         }
+        h.last_invoked_ms = h.last_invoked_ms.max(Some(r.at_ms));
     }
     out
 }
 
-/// Batches without a result that failed every allowed attempt.
+/// Batches without a result that failed (or were lost) in every allowed attempt.
 pub fn permanent_failures(
     histories: &BTreeMap<u64, BatchHistory>,
     completed: &BTreeSet<u64>,
@@ -56,13 +86,22 @@ pub fn permanent_failures(
 ) -> Vec<BatchFailure> {
     histories
         .iter()
-        .filter(|(id, h)| h.failures >= max_attempts.max(1) && !completed.contains(id))
+        .filter(|(id, h)| h.failures() >= max_attempts.max(1) && !completed.contains(id))
         .map(|(&batch_id, h)| BatchFailure {
             batch_id,
-            attempts: h.failures,
-            cause: h.last_cause.clone(),
+            attempts: h.failures(),
+            cause: h
+                .last_failure()
+                .map(|(_, cause)| cause)
+                .unwrap_or_default()
+                .to_string(),
         })
         .collect()
+}
+
+/// Number of batches the monitor recovered at least once.
+pub fn recovered_batches(histories: &BTreeMap<u64, BatchHistory>) -> u64 {
+    histories.values().filter(|h| h.recovered > 0).count() as u64
 }
 
 /// Whether `failed` of `total` batches exceed `tolerated_percent`.
@@ -84,11 +123,14 @@ pub(crate) mod tests {
         }
     }
 
+    fn failed(cause: &str) -> AttemptKind {
+        AttemptKind::Failed {
+            cause: cause.into(),
+        }
+    }
+
     #[test]
     fn histories_keep_the_latest_cause_and_invocation() {
-        let failed = |cause: &str| AttemptKind::Failed {
-            cause: cause.into(),
-        };
         let log = [
             rec(1, 2, 30, failed("second")),
             rec(1, 1, 10, failed("first")),
@@ -99,17 +141,53 @@ pub(crate) mod tests {
         assert_eq!(
             *h,
             BatchHistory {
-                failures: 2,
-                last_cause: "second".into(),
-                last_failed_attempt: 2,
+                failed_attempts: BTreeMap::from([(1, "first".into()), (2, "second".into())]),
                 max_attempt: 3,
                 speculative: 1,
+                recovered: 0,
                 last_invoked_ms: Some(40),
             }
         );
+        assert_eq!((h.failures(), h.last_failure()), (2, Some((2, "second"))));
+        assert!(h.is_pending(), "speculative attempt 3 is running");
         let gone = permanent_failures(&histories(&log), &BTreeSet::new(), 2);
         assert_eq!(gone.len(), 1);
         assert!(permanent_failures(&histories(&log), &BTreeSet::from([1]), 2).is_empty());
+    }
+
+    #[test]
+    fn a_recovery_counts_its_predecessor_as_lost_once() {
+        let log = [
+            rec(4, 2, 100, AttemptKind::Recovered),
+            rec(4, 3, 200, AttemptKind::Recovered),
+            rec(4, 2, 250, failed("late error")),
+            rec(4, 2, 260, failed("late error")),
+        ];
+        let h = &histories(&log)[&4];
+        assert_eq!(
+            h.failures(),
+            2,
+            "attempts 1 (lost) and 2 (failed), once each"
+        );
+        assert_eq!(h.failed_attempts[&1], LOST_CAUSE);
+        assert_eq!(h.failed_attempts[&2], "late error", "its own failure wins");
+        assert_eq!((h.recovered, h.last_invoked_ms), (2, Some(200)));
+        assert!(h.is_pending(), "attempt 3 is running");
+        assert_eq!(recovered_batches(&histories(&log)), 1);
+        let gone = permanent_failures(&histories(&log), &BTreeSet::new(), 2);
+        assert_eq!(
+            gone,
+            [BatchFailure {
+                batch_id: 4,
+                attempts: 2,
+                cause: "late error".into()
+            }]
+        );
+        let fresh = BatchHistory::default();
+        assert!(fresh.is_pending(), "the spawn tree's attempt 1");
+        assert_eq!(fresh.current_attempt(), 1);
+        let failed_first = &histories(&[rec(0, 1, 5, failed("x"))])[&0];
+        assert!(!failed_first.is_pending(), "waits for its retry");
     }
 
     #[test]

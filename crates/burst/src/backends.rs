@@ -62,13 +62,46 @@ pub(crate) fn from_event<T: DeserializeOwned>(what: &str, event: Value) -> Resul
     })
 }
 
-/// Invokes `function` once per payload, [`INVOKE_CONCURRENCY`] at a time; every payload is
-/// tried, and the first error (if any) is returned with the number of failed invocations.
+/// Who issues a set of invocations (named in the warning about the ones that failed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Issuer {
+    /// A manager of the spawn tree, at this level (0 for the one that started the job).
+    Manager(u32),
+    /// The monitor (retries, recoveries, speculative copies).
+    Monitor,
+}
+
+impl Issuer {
+    fn name(self) -> &'static str {
+        match self {
+            Issuer::Manager(_) => "manager",
+            Issuer::Monitor => "monitor",
+        }
+    }
+
+    fn level(self) -> Option<u32> {
+        match self {
+            Issuer::Manager(level) => Some(level),
+            Issuer::Monitor => None,
+        }
+    }
+}
+
+/// Invokes `function` once per payload of job `job_id`, [`INVOKE_CONCURRENCY`] at a time, and
+/// returns how many invocations failed.
+///
+/// A failed invocation is not the issuer's error: every payload is tried, the failures are
+/// logged (a warning with `jobId`, the issuer and its `level`, the number failed and the first
+/// cause), and the batches they lost are left to the monitor, which invokes a batch that has
+/// neither a row nor a failure once the job's recovery grace period has passed.
 pub async fn invoke_all(
     invoker: &Arc<dyn Invoker>,
+    job_id: &str,
+    issuer: Issuer,
     function: &str,
     payloads: Vec<Value>,
-) -> Result<(), BackendError> {
+) -> usize {
+    let total = payloads.len();
     let mut running = JoinSet::new();
     let mut failures = Vec::new();
     for payload in payloads {
@@ -86,17 +119,67 @@ pub async fn invoke_all(
             failures.push(e);
         }
     }
-    match failures.len() {
-        0 => Ok(()),
-        n => Err(BackendError::Other(format!(
-            "{n} invocation(s) of {function} failed; first: {}",
-            failures[0]
-        ))),
+    if let Some(first) = failures.first() {
+        tracing::warn!(
+            jobId = %job_id,
+            by = issuer.name(),
+            level = issuer.level(),
+            function,
+            failed = failures.len(),
+            total,
+            firstCause = %first,
+            "invocations failed; the monitor invokes the batches they lost after the recovery \
+             grace period"
+        );
     }
+    failures.len()
 }
 
 fn flatten_join(
     result: Result<Result<(), BackendError>, tokio::task::JoinError>,
 ) -> Result<(), BackendError> {
     result.map_err(|e| BackendError::Other(format!("invocation task panicked: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use serde_json::json;
+
+    use super::*;
+
+    /// Refuses every payload with an odd `n`, and counts the calls.
+    #[derive(Default)]
+    struct OddRefused(AtomicUsize);
+
+    #[async_trait]
+    impl Invoker for OddRefused {
+        async fn invoke(&self, _function: &str, payload: Value) -> Result<(), BackendError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            match payload["n"].as_u64() {
+                Some(n) if n % 2 == 1 => Err(BackendError::Throttled(format!("payload {n}"))),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn failed_invocations_are_counted_not_returned() {
+        let invoker = Arc::new(OddRefused::default());
+        let shared: Arc<dyn Invoker> = invoker.clone();
+        let payloads = (0..40).map(|n| json!({ "n": n })).collect();
+        let failed = invoke_all(&shared, "j", Issuer::Manager(1), "w", payloads).await;
+        assert_eq!(failed, 20);
+        assert_eq!(
+            invoker.0.load(Ordering::SeqCst),
+            40,
+            "every payload is tried"
+        );
+        assert_eq!(
+            invoke_all(&shared, "j", Issuer::Monitor, "w", Vec::new()).await,
+            0
+        );
+    }
 }

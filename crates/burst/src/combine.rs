@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::attempts::{exceeds_tolerance, histories, permanent_failures};
+use crate::attempts::{exceeds_tolerance, histories, permanent_failures, recovered_batches};
 use crate::backends::Backends;
 use crate::error::BurstError;
 use crate::job::{CombineSummary, JobOutcome, JobState, MonitorState};
@@ -36,8 +36,8 @@ pub async fn gather(backends: &Backends, state: &MonitorState) -> Result<Combine
         })
         .collect::<Result<Vec<_>, _>>()?;
     let done: BTreeSet<u64> = rows.iter().map(|r| r.batch_id).collect();
-    let attempts = all_attempts(tasks, &job.job_id).await?;
-    let failed = permanent_failures(&histories(&attempts), &done, job.settings.max_attempts);
+    let history = histories(&all_attempts(tasks, &job.job_id).await?);
+    let failed = permanent_failures(&history, &done, job.settings.max_attempts);
     Ok(CombineInput {
         job_id: job.job_id.clone(),
         job_parameters: job.job_parameters.clone(),
@@ -47,6 +47,7 @@ pub async fn gather(backends: &Backends, state: &MonitorState) -> Result<Combine
         partials,
         missing_batches: (0..job.num_batches).filter(|b| !done.contains(b)).collect(),
         failed_batches: failed,
+        recovered_batches: recovered_batches(&history),
         timed_out: state.timed_out,
         error: state.error.as_ref().map(error_text),
     })
@@ -96,10 +97,11 @@ pub async fn handle(
         JobState::Failed => failure_summary(&input),
         _ => None,
     });
-    let (job_id, num_batches, completed) = (
+    let (job_id, num_batches, completed, recovered_batches) = (
         input.job_id.clone(),
         input.num_batches,
         input.partials.len() as u64,
+        input.recovered_batches,
     );
     let (failed_batches, missing_batches) =
         (input.failed_batches.clone(), input.missing_batches.clone());
@@ -119,6 +121,7 @@ pub async fn handle(
         completed,
         failed_batches,
         missing_batches,
+        recovered_batches,
         elapsed_secs: state.job.elapsed_secs(),
         error,
     };

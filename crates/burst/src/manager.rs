@@ -1,7 +1,15 @@
 //! The manager (dispatcher): level 0 creates and plans the job, records its status, starts
 //! the monitor state machine and invokes level-1 managers; the last level invokes workers.
+//!
+//! The tree only makes the start fast; the monitor guarantees completion. So a failed
+//! invocation at any level is logged and left to the monitor, which invokes the batches it
+//! lost after the job's recovery grace period ([`crate::monitor`]). Only level 0's own steps
+//! (planning, checking event sizes, recording the status, starting the monitor) fail a
+//! submission.
 
-use crate::backends::{invoke_all, to_event, Backends};
+use serde_json::Value;
+
+use crate::backends::{invoke_all, to_event, Backends, Issuer};
 use crate::error::BurstError;
 use crate::job::{
     DispatchResponse, JobRequest, JobSpec, JobState, JobStatus, ManagerEvent, ManagerInput,
@@ -86,6 +94,11 @@ pub fn describe_job(
 }
 
 /// Level 0: creates the job, records it, starts the monitor and dispatches the tree.
+///
+/// Fails, before anything is recorded or started, if the request cannot be planned or an
+/// event of the job exceeds the event limit (the caller's fault, and permanent); then only
+/// if the status cannot be recorded or the monitor cannot be started. Invocations of the
+/// level-1 managers (or workers) that fail are logged and left to the monitor.
 pub async fn start_job(
     backends: &Backends,
     deployment: &Deployment,
@@ -97,6 +110,9 @@ pub async fn start_job(
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let job = describe_job(request, deployment, job_id, now_ms())?;
     let monitor_input = to_event("monitor state", &MonitorState::initial(job.clone()))?;
+    // A worker event carries fewer of the job's fields than a manager event, so once the
+    // root's children events fit, every later event of the job does.
+    let (function, payloads) = children_events(&job, &plan_of(&job).root())?;
     backends
         .tasks
         .put_status(&JobStatus {
@@ -116,7 +132,14 @@ pub async fn start_job(
         .starter
         .start_execution(&job.job_id, monitor_input)
         .await?;
-    dispatch(backends, &job, &plan_of(&job).root()).await?;
+    invoke_all(
+        &backends.invoker,
+        &job.job_id,
+        Issuer::Manager(0),
+        function,
+        payloads,
+    )
+    .await;
     Ok(response(&job))
 }
 
@@ -129,7 +152,8 @@ fn response(job: &JobSpec) -> DispatchResponse {
     }
 }
 
-/// Levels below 0: dispatches the node of the tree the event describes.
+/// Levels below 0: invokes the children of the node of the tree the event describes; failed
+/// invocations are logged and left to the monitor.
 pub async fn dispatch_node(
     backends: &Backends,
     event: &ManagerEvent,
@@ -139,14 +163,23 @@ pub async fn dispatch_node(
         level: event.level,
         batches: plan.batches_of(&(event.start_index..event.end_index)),
     };
-    dispatch(backends, &event.job, &node).await?;
+    let (function, payloads) = children_events(&event.job, &node)?;
+    invoke_all(
+        &backends.invoker,
+        &event.job.job_id,
+        Issuer::Manager(event.level),
+        function,
+        payloads,
+    )
+    .await;
     Ok(response(&event.job))
 }
 
-/// Invokes the children of `node`: managers one level down, or workers.
-async fn dispatch(backends: &Backends, job: &JobSpec, node: &Node) -> Result<(), BurstError> {
+/// The function `node` invokes and its children's events: managers one level down, or
+/// workers (attempt 1).
+fn children_events<'a>(job: &'a JobSpec, node: &Node) -> Result<(&'a str, Vec<Value>), BurstError> {
     let plan = plan_of(job);
-    let (function, payloads) = match plan.children(node) {
+    match plan.children(node) {
         Children::Managers(kids) => {
             let events = kids.iter().map(|kid| {
                 let items = plan.items_of(&kid.batches);
@@ -160,16 +193,14 @@ async fn dispatch(backends: &Backends, job: &JobSpec, node: &Node) -> Result<(),
                     },
                 )
             });
-            (
+            Ok((
                 &job.manager_function_name,
                 events.collect::<Result<_, _>>()?,
-            )
+            ))
         }
         Children::Workers(batches) => {
             let events = batches.map(|b| to_event("worker event", &job.worker_event(b, 1)));
-            (&job.worker_function_name, events.collect::<Result<_, _>>()?)
+            Ok((&job.worker_function_name, events.collect::<Result<_, _>>()?))
         }
-    };
-    invoke_all(&backends.invoker, function, payloads).await?;
-    Ok(())
+    }
 }

@@ -1,10 +1,22 @@
-//! The monitor: one poll of a running job (count rows, retry failed batches, re-invoke
-//! stragglers, detect time-out and excess failures), as a pure decision plus a thin handler.
+//! The monitor: one poll of a running job (count rows, retry failed batches, recover lost
+//! ones, re-invoke stragglers, detect time-out and excess failures), as a pure decision plus a
+//! thin handler.
+//!
+//! The monitor guarantees completion, whatever happened to the spawn tree: a batch whose
+//! latest attempt has left neither a row nor a failure `recoveryGraceSecs` plus the median run
+//! time of the completed batches after its invocation (the job's start for the tree's) is
+//! lost, and the monitor invokes it itself, logging a [`AttemptKind::Recovered`] record first
+//! so that the next polls wait another grace period. A lost attempt counts as a failed one, so
+//! a batch gets at most `maxAttempts` attempts whether they fail or are lost; when its last
+//! one is lost, the monitor records that failure. At most `maxMonitorInvocationsPerPoll`
+//! invocations per poll: retries first, then recoveries, then speculative copies.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::attempts::{exceeds_tolerance, histories, permanent_failures};
-use crate::backends::{check_event_size, invoke_all, to_event, Backends};
+use crate::attempts::{
+    exceeds_tolerance, histories, permanent_failures, recovered_batches, BatchHistory, LOST_CAUSE,
+};
+use crate::backends::{check_event_size, invoke_all, to_event, Backends, Issuer};
 use crate::error::BurstError;
 use crate::job::{
     AttemptKind, AttemptRecord, BatchFailure, CompletedBatch, FailureReport, JobOutcome, JobSpec,
@@ -20,7 +32,8 @@ use crate::traits::{all_attempts, all_completed};
 pub struct Observation<'a> {
     /// Number of completion rows.
     pub completed_count: u64,
-    /// Completed batches with durations, when they were read (needed for retries and stragglers).
+    /// Completed batches with durations, when they were read (needed for retries, recoveries
+    /// and stragglers).
     pub completed: Option<&'a [CompletedBatch]>,
     /// The attempt log.
     pub attempts: &'a [AttemptRecord],
@@ -35,9 +48,13 @@ pub struct Observation<'a> {
 pub struct Decision {
     /// Batches to re-invoke after a failure, with their new attempt numbers.
     pub retries: Vec<(u64, u32)>,
+    /// Lost batches to invoke again, with their new attempt numbers.
+    pub recoveries: Vec<(u64, u32)>,
     /// Straggling batches to re-invoke speculatively, with their new attempt numbers.
     pub speculative: Vec<(u64, u32)>,
-    /// Batches failed for good.
+    /// Batches whose last allowed attempt was lost, with that attempt (recorded as failed).
+    pub abandoned: Vec<(u64, u32)>,
+    /// Batches failed for good (the abandoned ones included), by batch id.
     pub failed: Vec<BatchFailure>,
     /// Batches neither complete nor failed for good.
     pub num_remaining: u64,
@@ -47,6 +64,25 @@ pub struct Decision {
     pub failures_exceed_tolerance: bool,
     /// Seconds since the start.
     pub elapsed_secs: f64,
+    /// Batches recovered at least once so far, this poll's recoveries included.
+    pub recovered_batches: u64,
+}
+
+impl Decision {
+    /// Every invocation decided, with the kind of record logged before it.
+    pub fn invocations(&self) -> Vec<(u64, u32, AttemptKind)> {
+        let tagged = |list: &[(u64, u32)], kind: AttemptKind| {
+            list.iter()
+                .map(move |&(batch, attempt)| (batch, attempt, kind.clone()))
+                .collect::<Vec<_>>()
+        };
+        [
+            tagged(&self.retries, AttemptKind::Retried),
+            tagged(&self.recoveries, AttemptKind::Recovered),
+            tagged(&self.speculative, AttemptKind::Speculative),
+        ]
+        .concat()
+    }
 }
 
 fn median(mut values: Vec<f64>) -> Option<f64> {
@@ -62,6 +98,13 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
     })
 }
 
+/// Takes at most `*budget` items of `list` and lowers the budget by what it kept.
+fn within(budget: &mut usize, mut list: Vec<(u64, u32)>) -> Vec<(u64, u32)> {
+    list.truncate(*budget);
+    *budget -= list.len();
+    list
+}
+
 /// Decides one poll of the monitor (pure).
 pub fn decide(job: &JobSpec, seen: &Observation<'_>) -> Decision {
     let settings = &job.settings;
@@ -72,53 +115,88 @@ pub fn decide(job: &JobSpec, seen: &Observation<'_>) -> Decision {
         .map(|c| c.iter().map(|b| b.batch_id).collect())
         .unwrap_or_default();
     let history = histories(seen.attempts);
-    let failed = permanent_failures(&history, &done, settings.max_attempts);
-    let failed_ids: BTreeSet<u64> = failed.iter().map(|f| f.batch_id).collect();
     let mut decision = Decision {
-        num_remaining: job
-            .num_batches
-            .saturating_sub(seen.completed_count + failed.len() as u64),
+        failed: permanent_failures(&history, &done, settings.max_attempts),
         timed_out,
-        failures_exceed_tolerance: exceeds_tolerance(
-            failed.len() as u64,
-            job.num_batches,
-            settings.tolerated_failure_percent,
-        ),
         elapsed_secs,
-        failed,
+        recovered_batches: recovered_batches(&history),
         ..Decision::default()
     };
-    if timed_out || seen.completed.is_none() {
-        return decision;
+    if let (false, Some(completed)) = (timed_out, seen.completed) {
+        plan_invocations(job, seen, completed, &done, &history, &mut decision);
     }
-    for (&batch, h) in &history {
-        let pending = h.max_attempt > h.last_failed_attempt;
-        if h.failures > 0 && !pending && !done.contains(&batch) && !failed_ids.contains(&batch) {
-            decision.retries.push((batch, h.max_attempt + 1));
-        }
-    }
+    let failed = decision.failed.len() as u64;
+    decision.num_remaining = job
+        .num_batches
+        .saturating_sub(seen.completed_count + failed);
+    decision.failures_exceed_tolerance =
+        exceeds_tolerance(failed, job.num_batches, settings.tolerated_failure_percent);
+    decision
+}
+
+/// Fills in the retries, recoveries, speculative copies and abandoned batches of a poll that
+/// read the completed batches.
+fn plan_invocations(
+    job: &JobSpec,
+    seen: &Observation<'_>,
+    completed: &[CompletedBatch],
+    done: &BTreeSet<u64>,
+    history: &BTreeMap<u64, BatchHistory>,
+    decision: &mut Decision,
+) {
+    let settings = &job.settings;
+    let failed: BTreeSet<u64> = decision.failed.iter().map(|f| f.batch_id).collect();
+    let waiting = |batch: &u64| !done.contains(batch) && !failed.contains(batch);
+    let mut budget = settings.max_monitor_invocations_per_poll.max(1) as usize;
+    let retries = history
+        .iter()
+        .filter(|(batch, h)| !h.is_pending() && waiting(batch))
+        .map(|(&batch, h)| (batch, h.current_attempt() + 1))
+        .collect();
+    decision.retries = within(&mut budget, retries);
+
+    let typical = median(completed.iter().map(|b| b.duration_secs).collect());
+    let lost_after = settings.recovery_grace_secs + typical.unwrap_or(0.0);
     let stragglers = &settings.stragglers;
     let enough_done =
         seen.completed_count as f64 >= stragglers.completed_fraction * job.num_batches as f64;
-    let typical = seen
-        .completed
-        .and_then(|c| median(c.iter().map(|b| b.duration_secs).collect()));
-    if let (true, true, Some(typical)) = (stragglers.enabled, enough_done, typical) {
-        let limit = (typical * stragglers.slowness_factor).max(stragglers.min_running_secs);
-        let retried: BTreeSet<u64> = decision.retries.iter().map(|r| r.0).collect();
-        for batch in 0..job.num_batches {
-            if done.contains(&batch) || failed_ids.contains(&batch) || retried.contains(&batch) {
-                continue;
+    let straggling_after = typical
+        .filter(|_| stragglers.enabled && enough_done)
+        .map(|t| (t * stragglers.slowness_factor).max(stragglers.min_running_secs));
+    let (mut recoveries, mut speculative) = (Vec::new(), Vec::new());
+    let never_logged = BatchHistory::default();
+    for batch in (0..job.num_batches).filter(waiting) {
+        let h = history.get(&batch).unwrap_or(&never_logged);
+        if !h.is_pending() {
+            continue;
+        }
+        let running = secs_between(h.last_invoked_ms.unwrap_or(seen.start_ms), seen.now_ms);
+        let next = (batch, h.current_attempt() + 1);
+        if running >= lost_after {
+            if h.failures() + 1 >= settings.max_attempts.max(1) {
+                decision.abandoned.push((batch, h.current_attempt()));
+                decision.failed.push(BatchFailure {
+                    batch_id: batch,
+                    attempts: h.failures() + 1,
+                    cause: LOST_CAUSE.to_string(),
+                });
+            } else {
+                recoveries.push(next);
             }
-            let h = history.get(&batch).cloned().unwrap_or_default();
-            let since = h.last_invoked_ms.unwrap_or(seen.start_ms);
-            let running = secs_between(since, seen.now_ms);
-            if running > limit && h.speculative < stragglers.max_speculative {
-                decision.speculative.push((batch, h.max_attempt.max(1) + 1));
-            }
+        } else if straggling_after.is_some_and(|limit| running > limit)
+            && h.speculative < stragglers.max_speculative
+        {
+            speculative.push(next);
         }
     }
-    decision
+    decision.failed.sort_by_key(|f| f.batch_id);
+    decision.recoveries = within(&mut budget, recoveries);
+    decision.speculative = within(&mut budget, speculative);
+    decision.recovered_batches += decision
+        .recoveries
+        .iter()
+        .filter(|(batch, _)| history.get(batch).is_none_or(|h| h.recovered == 0))
+        .count() as u64;
 }
 
 /// Handles one invocation of the monitor function: a poll (answering the new state, checked
@@ -143,21 +221,28 @@ pub async fn handle(
     }
 }
 
-/// One poll: observes the task table, re-invokes what must be, and returns the new state.
+/// One poll: observes the task table, records and makes the invocations decided, and returns
+/// the new state.
+///
+/// Reads per poll: the row count and the attempt log; the completed batches (ids and
+/// durations) only while some are missing and there is something to look for: failures in the
+/// log, the recovery grace period passed, or enough done to look for stragglers.
 pub async fn poll(
     backends: &Backends,
     mut state: MonitorState,
 ) -> Result<MonitorState, BurstError> {
     let job = &state.job;
     let tasks = backends.tasks.as_ref();
+    let (now_ms, start_ms) = (now_ms(), job.start_ms());
     let completed_count = tasks.count_rows(&job.job_id).await?;
     let attempts = all_attempts(tasks, &job.job_id).await?;
-    let stragglers = &job.settings.stragglers;
+    let settings = &job.settings;
     let need_list = completed_count < job.num_batches
         && (!attempts.is_empty()
-            || stragglers.enabled
+            || secs_between(start_ms, now_ms) >= settings.recovery_grace_secs
+            || settings.stragglers.enabled
                 && completed_count as f64
-                    >= stragglers.completed_fraction * job.num_batches as f64);
+                    >= settings.stragglers.completed_fraction * job.num_batches as f64);
     let completed = match need_list {
         true => Some(all_completed(tasks, &job.job_id).await?),
         false => None,
@@ -168,20 +253,20 @@ pub async fn poll(
             completed_count,
             completed: completed.as_deref(),
             attempts: &attempts,
-            now_ms: now_ms(),
-            start_ms: job.start_ms(),
+            now_ms,
+            start_ms,
         },
     );
-    reinvoke(backends, job, &decision.retries, AttemptKind::Retried).await?;
-    reinvoke(
-        backends,
-        job,
-        &decision.speculative,
-        AttemptKind::Speculative,
-    )
-    .await?;
+    for &(batch_id, attempt) in &decision.abandoned {
+        let lost = AttemptKind::Failed {
+            cause: LOST_CAUSE.to_string(),
+        };
+        record(backends, job, batch_id, attempt, lost).await?;
+    }
+    reinvoke(backends, job, decision.invocations()).await?;
     state.completed = completed_count;
     state.failed_batches = decision.failed.len() as u64;
+    state.recovered_batches = decision.recovered_batches;
     state.num_remaining = decision.num_remaining;
     state.timed_out = decision.timed_out;
     state.failures_exceed_tolerance = decision.failures_exceed_tolerance;
@@ -189,31 +274,47 @@ pub async fn poll(
     Ok(state)
 }
 
-/// Logs and re-invokes batches (the log first, so a crash never re-invokes twice unlogged).
+/// Appends one record about `attempt` of `batch_id` to the job's attempt log.
+async fn record(
+    backends: &Backends,
+    job: &JobSpec,
+    batch_id: u64,
+    attempt: u32,
+    kind: AttemptKind,
+) -> Result<(), BurstError> {
+    let record = AttemptRecord {
+        job_id: job.job_id.clone(),
+        batch_id,
+        attempt,
+        at_ms: now_ms(),
+        kind,
+    };
+    Ok(backends.tasks.record_attempt(&record).await?)
+}
+
+/// Logs and invokes batches (the log first, so a crash never re-invokes twice unlogged);
+/// invocations that fail are logged and left to the next recovery.
 async fn reinvoke(
     backends: &Backends,
     job: &JobSpec,
-    batches: &[(u64, u32)],
-    kind: AttemptKind,
+    invocations: Vec<(u64, u32, AttemptKind)>,
 ) -> Result<(), BurstError> {
-    let mut payloads = Vec::with_capacity(batches.len());
-    for &(batch_id, attempt) in batches {
-        backends
-            .tasks
-            .record_attempt(&AttemptRecord {
-                job_id: job.job_id.clone(),
-                batch_id,
-                attempt,
-                at_ms: now_ms(),
-                kind: kind.clone(),
-            })
-            .await?;
+    let mut payloads = Vec::with_capacity(invocations.len());
+    for (batch_id, attempt, kind) in invocations {
+        record(backends, job, batch_id, attempt, kind).await?;
         payloads.push(to_event(
             "worker event",
             &job.worker_event(batch_id, attempt),
         )?);
     }
-    invoke_all(&backends.invoker, &job.worker_function_name, payloads).await?;
+    invoke_all(
+        &backends.invoker,
+        &job.job_id,
+        Issuer::Monitor,
+        &job.worker_function_name,
+        payloads,
+    )
+    .await;
     Ok(())
 }
 
@@ -227,6 +328,7 @@ pub async fn report_failure(
     if status.state.is_final() {
         return Ok(status.state);
     }
+    let attempts = all_attempts(backends.tasks.as_ref(), &report.job_id).await?;
     let outcome = JobOutcome {
         job_id: report.job_id.clone(),
         state: JobState::Failed,
@@ -235,6 +337,7 @@ pub async fn report_failure(
         completed: status.completed,
         failed_batches: Vec::new(),
         missing_batches: Vec::new(),
+        recovered_batches: recovered_batches(&histories(&attempts)),
         elapsed_secs: status.job.elapsed_secs(),
         error: Some(error_text(&report.error)),
     };
@@ -376,7 +479,8 @@ mod tests {
 
     #[test]
     fn speculation_respects_its_limit_and_the_fraction() {
-        let job = job(10);
+        let mut job = job(10);
+        job.settings.recovery_grace_secs = 1000.0;
         let log = [rec(9, 2, 1000, AttemptKind::Speculative)];
         let completed = done(&[0, 1, 2, 3, 4, 5, 6, 7, 8], 0.5);
         let d = decide(
@@ -419,5 +523,119 @@ mod tests {
         );
         assert!(d.timed_out);
         assert_eq!(d.num_remaining, 2);
+    }
+
+    /// The decision of a poll at `now_ms` of a job started at 0 that read its completed batches.
+    fn poll_at(
+        job: &JobSpec,
+        completed: &[CompletedBatch],
+        log: &[AttemptRecord],
+        now_ms: u64,
+    ) -> Decision {
+        decide(
+            job,
+            &Observation {
+                completed_count: completed.len() as u64,
+                completed: Some(completed),
+                attempts: log,
+                now_ms,
+                start_ms: 0,
+            },
+        )
+    }
+
+    #[test]
+    fn lost_batches_are_recovered_after_the_grace_period_plus_the_median_run_time() {
+        let mut job = job(4);
+        job.settings.recovery_grace_secs = 2.0;
+        let completed = done(&[0], 1.0);
+        let early = poll_at(&job, &completed, &[], 2999);
+        assert!(early.recoveries.is_empty(), "2 s grace + 1 s median");
+        let d = poll_at(&job, &completed, &[], 3000);
+        assert_eq!(d.recoveries, [(1, 2), (2, 2), (3, 2)]);
+        assert_eq!((d.recovered_batches, d.num_remaining), (3, 3));
+        assert!(d.failed.is_empty() && d.abandoned.is_empty());
+
+        let log = [
+            rec(1, 2, 3000, AttemptKind::Recovered),
+            rec(2, 2, 3000, AttemptKind::Recovered),
+            rec(2, 2, 3500, failed("bad input")),
+        ];
+        let d = poll_at(&job, &completed, &log, 5999);
+        assert_eq!(d.retries, [(2, 3)], "a failed recovery is retried at once");
+        assert_eq!(
+            d.recoveries,
+            [(3, 2)],
+            "batch 1 waits a grace period from its recovery"
+        );
+        assert_eq!(d.recovered_batches, 3);
+        let d = poll_at(&job, &completed, &log, 6000);
+        assert_eq!(d.recoveries, [(1, 3), (3, 2)]);
+    }
+
+    #[test]
+    fn a_lost_last_attempt_fails_the_batch_with_the_lost_cause() {
+        let mut job = job(3);
+        job.settings.recovery_grace_secs = 2.0;
+        job.settings.max_attempts = 2;
+        let completed = done(&[0], 0.0);
+        let log = [rec(1, 2, 1000, AttemptKind::Recovered)];
+        let d = poll_at(&job, &completed, &log, 3000);
+        assert_eq!(d.abandoned, [(1, 2)]);
+        assert_eq!(d.recoveries, [(2, 2)]);
+        assert_eq!(
+            d.failed,
+            [BatchFailure {
+                batch_id: 1,
+                attempts: 2,
+                cause: LOST_CAUSE.into()
+            }]
+        );
+        assert_eq!(d.num_remaining, 1);
+        assert!(d.failures_exceed_tolerance);
+    }
+
+    #[test]
+    fn invocations_per_poll_are_bounded_retries_first() {
+        let mut job = job(8);
+        job.settings.recovery_grace_secs = 1.0;
+        job.settings.max_monitor_invocations_per_poll = 3;
+        job.settings.stragglers.completed_fraction = 0.0;
+        job.settings.stragglers.min_running_secs = 0.0;
+        let completed = done(&[7], 0.0);
+        let log = [rec(5, 1, 0, failed("a")), rec(6, 1, 0, failed("b"))];
+        let d = poll_at(&job, &completed, &log, 1000);
+        assert_eq!(d.retries, [(5, 2), (6, 2)]);
+        assert_eq!(d.recoveries, [(0, 2)], "the rest wait for the next poll");
+        assert!(d.speculative.is_empty());
+        assert_eq!(d.recovered_batches, 1);
+        assert_eq!(
+            d.invocations(),
+            [
+                (5, 2, AttemptKind::Retried),
+                (6, 2, AttemptKind::Retried),
+                (0, 2, AttemptKind::Recovered)
+            ]
+        );
+        let before_grace = poll_at(&job, &completed, &[], 999);
+        assert_eq!(before_grace.speculative, [(0, 2), (1, 2), (2, 2)]);
+    }
+
+    #[test]
+    fn without_the_completed_list_nothing_is_invoked_but_recoveries_are_counted() {
+        let job = job(3);
+        let log = [rec(1, 2, 10, AttemptKind::Recovered)];
+        let d = decide(
+            &job,
+            &Observation {
+                completed_count: 1,
+                completed: None,
+                attempts: &log,
+                now_ms: 100_000,
+                start_ms: 99_000,
+            },
+        );
+        assert!(d.invocations().is_empty());
+        assert_eq!((d.recovered_batches, d.num_remaining), (1, 2));
     }
 }

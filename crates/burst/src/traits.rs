@@ -108,6 +108,8 @@ pub struct CombineInput {
     pub missing_batches: Vec<u64>,
     /// Batches that failed every attempt, with causes.
     pub failed_batches: Vec<BatchFailure>,
+    /// Batches the monitor invoked itself because an invocation of theirs was lost.
+    pub recovered_batches: u64,
     /// Whether the job timed out.
     pub timed_out: bool,
     /// The error that sent the job down the error path, if any.

@@ -1,82 +1,21 @@
 //! End-to-end jobs on the local runtime, with injected failures. Every test has a time bound.
 
-use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
+mod common;
+
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use burst::attempts::LOST_CAUSE;
 use burst::{
-    BackendError, CombineInput, Combiner, FailureReport, Invoker, JobRequest, JobState,
-    LocalRuntime, ManagerInput, MonitorRequest, MonitorResponse, PartialResult, TaskError, Worker,
-    WorkerEvent,
+    AttemptKind, BurstError, FailureReport, JobRequest, JobState, ManagerInput, MonitorRequest,
+    MonitorResponse, PartialResult, TaskError, Worker, WorkerEvent, DEFAULT_MANAGER_FUNCTION,
 };
-use serde_json::{json, Value};
-
-/// Sums the item indexes of its batch; `behave` may fail, panic or stall per (batch, attempt).
-struct SumWorker<F> {
-    behave: F,
-    calls: AtomicU32,
-}
-
-enum Act {
-    Sum,
-    Fail(&'static str),
-    Panic,
-    Stall(Duration),
-}
-
-#[async_trait]
-impl<F: Fn(u64, u32) -> Act + Send + Sync> Worker for SumWorker<F> {
-    async fn process(&self, event: &WorkerEvent) -> Result<PartialResult, TaskError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        match (self.behave)(event.batch_id, event.attempt) {
-            Act::Sum => {}
-            Act::Fail(msg) => return Err(TaskError::new(msg)),
-            Act::Panic => panic!("bad pixel in batch {}", event.batch_id),
-            Act::Stall(d) => tokio::time::sleep(d).await,
-        }
-        let sum: u64 = (event.start_index..event.end_index).sum();
-        Ok(PartialResult::json(
-            json!({"sum": sum, "n": event.end_index - event.start_index}),
-        ))
-    }
-}
-
-/// Adds the partial sums; reports which batches were missing.
-struct SumCombiner;
-
-#[async_trait]
-impl Combiner for SumCombiner {
-    async fn combine(&self, input: CombineInput) -> Result<Value, TaskError> {
-        let total: u64 = input
-            .partials
-            .iter()
-            .map(|p| p.result.as_json().unwrap()["sum"].as_u64().unwrap())
-            .sum();
-        let items: u64 = input
-            .partials
-            .iter()
-            .map(|p| p.result.as_json().unwrap()["n"].as_u64().unwrap())
-            .sum();
-        Ok(json!({"sum": total, "items": items, "missing": input.missing_batches}))
-    }
-}
-
-fn worker<F: Fn(u64, u32) -> Act + Send + Sync + 'static>(behave: F) -> Arc<SumWorker<F>> {
-    Arc::new(SumWorker {
-        behave,
-        calls: AtomicU32::new(0),
-    })
-}
-
-fn runtime(worker: Arc<dyn Worker>) -> burst::LocalRuntimeBuilder {
-    LocalRuntime::builder()
-        .worker("sum", worker)
-        .combiner("add", Arc::new(SumCombiner))
-        .poll_interval(Duration::from_millis(20))
-        .worker_concurrency(4)
-}
+use common::{
+    batch_and_attempt, bounded, faults, runtime, sum_of, worker, Act, Delivery, PANIC_MESSAGE,
+};
+use serde_json::json;
 
 /// 100 items in batches of 10: sum 0..100 = 4950.
 fn request() -> JobRequest {
@@ -86,15 +25,9 @@ fn request() -> JobRequest {
     req
 }
 
-async fn bounded<T>(fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(30), fut)
-        .await
-        .expect("test exceeded its 30 s bound")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_runs_end_to_end_through_the_state_machine() {
-    bounded(async {
+    bounded(30, async {
         let w = worker(|_, _| Act::Sum);
         let rt = runtime(w.clone()).build().unwrap();
         let mut req = request();
@@ -123,7 +56,7 @@ async fn job_runs_end_to_end_through_the_state_machine() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_batches_are_retried_and_their_errors_kept() {
-    bounded(async {
+    bounded(30, async {
         let w = worker(|batch, attempt| {
             if batch == 3 && attempt < 3 {
                 Act::Fail("disk hiccup")
@@ -158,7 +91,7 @@ fn failing_twice() -> Arc<dyn Worker> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn persistent_failures_end_the_job_with_batches_and_causes() {
-    bounded(async {
+    bounded(30, async {
         let rt = runtime(failing_twice()).build().unwrap();
         let mut req = request();
         req.settings.max_attempts = 2;
@@ -176,7 +109,7 @@ async fn persistent_failures_end_the_job_with_batches_and_causes() {
             failed,
             [
                 (2, 2, "corrupt input"),
-                (4, 2, "panicked: bad pixel in batch 4")
+                (4, 2, &*format!("panicked: {PANIC_MESSAGE} 4"))
             ]
         );
         assert_eq!(outcome.missing_batches, [2, 4]);
@@ -195,7 +128,7 @@ async fn persistent_failures_end_the_job_with_batches_and_causes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tolerated_failures_let_the_job_succeed() {
-    bounded(async {
+    bounded(30, async {
         let rt = runtime(failing_twice()).build().unwrap();
         let mut req = request();
         req.settings.max_attempts = 1;
@@ -210,14 +143,16 @@ async fn tolerated_failures_let_the_job_succeed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_that_never_returns_times_the_job_out_with_partial_results() {
-    bounded(async {
-        let rt = runtime(worker(|batch, _| {
-            if batch == 6 {
-                Act::Stall(Duration::from_secs(3600))
-            } else {
-                Act::Sum
-            }
-        }))
+    bounded(30, async {
+        let rt = runtime(worker(
+            |batch, _| {
+                if batch == 6 {
+                    Act::Hang
+                } else {
+                    Act::Sum
+                }
+            },
+        ))
         .build()
         .unwrap();
         let mut req = request();
@@ -237,26 +172,14 @@ async fn a_worker_that_never_returns_times_the_job_out_with_partial_results() {
     .await;
 }
 
-/// Delivers every worker invocation twice (at-least-once delivery).
-struct Duplicating(Arc<dyn Invoker>);
-
-#[async_trait]
-impl Invoker for Duplicating {
-    async fn invoke(&self, function: &str, payload: Value) -> Result<(), BackendError> {
-        if function == "sum" {
-            self.0.invoke(function, payload.clone()).await?;
-        }
-        self.0.invoke(function, payload).await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicated_invocations_do_not_double_count() {
-    bounded(async {
+    bounded(30, async {
         let w = worker(|_, _| Act::Sum);
         let rt = runtime(w.clone())
-            .invoker_layer(Box::new(|inner| {
-                Arc::new(Duplicating(inner)) as Arc<dyn Invoker>
+            .invoker_layer(faults(|function, _| match function {
+                "sum" => Delivery::Twice,
+                _ => Delivery::Once,
             }))
             .build()
             .unwrap();
@@ -273,9 +196,9 @@ async fn duplicated_invocations_do_not_double_count() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stragglers_are_reinvoked_and_the_first_result_wins() {
-    bounded(async {
+    bounded(30, async {
         let w = worker(|batch, attempt| match (batch, attempt) {
-            (8, 1) => Act::Stall(Duration::from_secs(3600)),
+            (8, 1) => Act::Hang,
             _ => Act::Stall(Duration::from_millis(20)),
         });
         let rt = runtime(w.clone()).build().unwrap();
@@ -298,7 +221,7 @@ async fn stragglers_are_reinvoked_and_the_first_result_wins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_runtime_reattaches_to_a_job_on_disk() {
-    bounded(async {
+    bounded(30, async {
         let dir = tempfile::tempdir().unwrap();
         let flaky = || {
             worker(|batch, attempt| {
@@ -354,16 +277,13 @@ struct Recording {
 impl Worker for Recording {
     async fn process(&self, event: &WorkerEvent) -> Result<PartialResult, TaskError> {
         *self.last.lock().unwrap() = Some(event.clone());
-        let sum: u64 = (event.start_index..event.end_index).sum();
-        Ok(PartialResult::json(
-            json!({"sum": sum, "n": event.end_index - event.start_index}),
-        ))
+        Ok(sum_of(event))
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn burst_compute_requests_run_unchanged() {
-    bounded(async {
+    bounded(30, async {
         let w = Arc::new(Recording::default());
         let rt = runtime(w.clone()).build().unwrap();
         let input = ManagerInput::from_value(json!({
@@ -400,7 +320,7 @@ async fn burst_compute_requests_run_unchanged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failure_reports_leave_ended_jobs_alone_and_name_unknown_ones() {
-    bounded(async {
+    bounded(30, async {
         let rt = runtime(worker(|_, _| Act::Sum)).build().unwrap();
         let outcome = rt.run(request()).await.unwrap();
         let report = |job_id: &str| {
@@ -425,4 +345,112 @@ async fn failure_reports_leave_ended_jobs_alone_and_name_unknown_ones() {
         assert_eq!(err.to_string(), "not found: job nope (no status record)");
     })
     .await;
+}
+
+/// `request()` with a short recovery grace period, for jobs that lose invocations.
+fn recovering_request() -> JobRequest {
+    let mut req = request();
+    req.settings.recovery_grace_secs = 0.2;
+    req
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_worker_invocations_are_recovered_by_the_monitor() {
+    bounded(30, async {
+        let w = worker(|_, _| Act::Sum);
+        let rt = runtime(w.clone())
+            .invoker_layer(faults(|function, payload| {
+                match (function, batch_and_attempt(payload)) {
+                    ("sum", Some((2 | 5, 1))) => Delivery::Refused,
+                    _ => Delivery::Once,
+                }
+            }))
+            .build()
+            .unwrap();
+        let outcome = rt.run(recovering_request()).await.unwrap();
+        assert_eq!(outcome.state, JobState::Succeeded);
+        assert_eq!(outcome.result.unwrap()["sum"], 4950);
+        assert_eq!(outcome.recovered_batches, 2);
+        assert_eq!(w.calls.load(Ordering::SeqCst), 10);
+        let log = burst::traits::all_attempts(rt.backends().tasks.as_ref(), &outcome.job_id)
+            .await
+            .unwrap();
+        let recovered: Vec<_> = log
+            .iter()
+            .filter(|r| r.kind == AttemptKind::Recovered)
+            .map(|r| (r.batch_id, r.attempt))
+            .collect();
+        assert_eq!(recovered, [(2, 2), (5, 2)]);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_sub_managers_are_all_lost_still_submits_and_completes() {
+    bounded(30, async {
+        let rt = runtime(worker(|_, _| Act::Sum))
+            .invoker_layer(faults(|function, _| match function {
+                DEFAULT_MANAGER_FUNCTION => Delivery::Refused,
+                _ => Delivery::Once,
+            }))
+            .build()
+            .unwrap();
+        let mut req = recovering_request();
+        req.settings.max_monitor_invocations_per_poll = 4;
+        let handle = rt
+            .submit(req)
+            .await
+            .expect("lost sub-managers do not fail it");
+        let outcome = handle.wait().await.unwrap();
+        assert_eq!(outcome.state, JobState::Succeeded);
+        assert_eq!(outcome.result.unwrap()["sum"], 4950);
+        assert_eq!(outcome.recovered_batches, 10);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_lost_at_every_attempt_fails_with_a_named_cause() {
+    bounded(30, async {
+        let rt = runtime(worker(|_, _| Act::Sum))
+            .invoker_layer(faults(|function, payload| {
+                match (function, batch_and_attempt(payload)) {
+                    ("sum", Some((7, _))) => Delivery::Refused,
+                    _ => Delivery::Once,
+                }
+            }))
+            .build()
+            .unwrap();
+        let outcome = rt.run(recovering_request()).await.unwrap();
+        assert_eq!(outcome.state, JobState::Failed);
+        let failed: Vec<_> = outcome
+            .failed_batches
+            .iter()
+            .map(|f| (f.batch_id, f.attempts, f.cause.as_str()))
+            .collect();
+        assert_eq!(failed, [(7, 3, LOST_CAUSE)]);
+        assert_eq!(outcome.missing_batches, [7]);
+        assert_eq!(
+            outcome.error.unwrap(),
+            format!("1 of 10 batches failed (first: batch 7 after 3 attempt(s): {LOST_CAUSE})")
+        );
+        assert_eq!(outcome.recovered_batches, 1);
+        assert_eq!(outcome.result.unwrap()["sum"], 4950 - (70..80).sum::<u64>());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_events_fail_the_submission_before_anything_runs() {
+    let rt = runtime(worker(|_, _| Act::Sum)).build().unwrap();
+    let mut req = request();
+    req.job_id = Some("too-big".into());
+    req.job_parameters = json!({"data": "x".repeat(300 * 1024)});
+    let err = rt.submit(req).await.err().unwrap();
+    assert!(matches!(err, BurstError::EventTooLarge { .. }), "{err}");
+    let missing = rt.attach("too-big").await.unwrap_err();
+    assert_eq!(
+        missing.to_string(),
+        "not found: job too-big (no status record)"
+    );
 }

@@ -90,6 +90,9 @@ pub struct MonitorState {
     /// Batches that failed `maxAttempts` times.
     #[serde(default)]
     pub failed_batches: u64,
+    /// Batches the monitor has invoked itself because an invocation of theirs was lost.
+    #[serde(default)]
+    pub recovered_batches: u64,
     /// Whether `searchTimeoutSecs` has passed.
     #[serde(default)]
     pub timed_out: bool,
@@ -113,6 +116,7 @@ impl MonitorState {
             completed: 0,
             num_remaining,
             failed_batches: 0,
+            recovered_batches: 0,
             timed_out: false,
             failures_exceed_tolerance: false,
             elapsed_secs: 0.0,

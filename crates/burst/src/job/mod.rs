@@ -22,6 +22,13 @@ pub const DEFAULT_SEARCH_TIMEOUT_SECS: f64 = 900.0;
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 /// Default lifetime of task-table rows, in seconds.
 pub const DEFAULT_ROW_TTL_SECS: u64 = 3600;
+/// Default time the monitor gives an invocation to leave a row or a failure before it counts
+/// the batch as lost and invokes it itself, in seconds (plus the median run time of the
+/// completed batches): covers the fan-out of 3,000 workers at Lambda's scaling rate
+/// ([`crate::sim`]: the last worker starts after about 20 s).
+pub const DEFAULT_RECOVERY_GRACE_SECS: f64 = 30.0;
+/// Default cap on the invocations (retries, recoveries, speculative copies) of one monitor poll.
+pub const DEFAULT_MAX_MONITOR_INVOCATIONS_PER_POLL: u32 = 500;
 /// Default name of the manager (dispatch) function.
 pub const DEFAULT_MANAGER_FUNCTION: &str = "burst-manager";
 /// Default name of the monitor function.
@@ -57,6 +64,9 @@ mod read {
         row_ttl_secs: u64 = count_or("rowTtlSecs", DEFAULT_ROW_TTL_SECS);
         search_timeout_secs: f64 = number_or("searchTimeoutSecs", DEFAULT_SEARCH_TIMEOUT_SECS);
         tolerated_failure_percent: f64 = number_or("toleratedFailurePercent", 0.0);
+        recovery_grace_secs: f64 = number_or("recoveryGraceSecs", DEFAULT_RECOVERY_GRACE_SECS);
+        max_monitor_invocations_per_poll: u32 =
+            count_or("maxMonitorInvocationsPerPoll", DEFAULT_MAX_MONITOR_INVOCATIONS_PER_POLL);
     }
 }
 
@@ -118,6 +128,42 @@ pub(crate) mod tests {
         assert_eq!(req.settings.max_attempts, 3);
         assert!(req.settings.stragglers.enabled);
         assert_eq!(req.job_parameters["a"], 1);
+    }
+
+    #[test]
+    fn recovery_settings_have_json_names_defaults_and_lenient_numbers() {
+        let base = json!({"workerFunctionName": "w", "combinerFunctionName": "c", "endIndex": 10});
+        let defaults = start(base.clone()).unwrap().settings;
+        assert_eq!(defaults.recovery_grace_secs, 30.0);
+        assert_eq!(defaults.max_monitor_invocations_per_poll, 500);
+        let mut event = base;
+        event["recoveryGraceSecs"] = json!("0.5");
+        event["maxMonitorInvocationsPerPoll"] = json!("40");
+        let settings = start(event.clone()).unwrap().settings;
+        assert_eq!(settings.recovery_grace_secs, 0.5);
+        assert_eq!(settings.max_monitor_invocations_per_poll, 40);
+        let back = serde_json::to_value(MonitorState::initial(JobSpec {
+            settings,
+            ..sample_spec()
+        }))
+        .unwrap();
+        assert_eq!(back["recoveryGraceSecs"], 0.5);
+        assert_eq!(back["maxMonitorInvocationsPerPoll"], 40);
+        assert_eq!(back["recoveredBatches"], 0);
+        event["maxMonitorInvocationsPerPoll"] = json!(0);
+        assert_eq!(
+            start(event.clone())
+                .unwrap()
+                .settings
+                .max_monitor_invocations_per_poll,
+            500
+        );
+        event["recoveryGraceSecs"] = json!(-1);
+        assert_eq!(
+            start(event).unwrap_err(),
+            "malformed manager event: invalid recoveryGraceSecs: -1 (expected a non-negative \
+             number or numeric string)"
+        );
     }
 
     fn start(event: Value) -> Result<JobRequest, String> {

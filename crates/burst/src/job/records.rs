@@ -62,6 +62,10 @@ pub enum AttemptKind {
     Retried,
     /// The monitor re-invoked the batch because it ran too long.
     Speculative,
+    /// The monitor invoked the batch itself because its previous attempt left neither a row
+    /// nor a failure within the recovery grace period (a failed invoke, a lost manager, a
+    /// worker that died); that attempt counts as failed.
+    Recovered,
 }
 
 /// One record of the per-batch attempt log (failures and re-invocations).
@@ -160,6 +164,9 @@ pub struct JobOutcome {
     pub failed_batches: Vec<BatchFailure>,
     /// Batches without a result (failed, or still running at the time-out), ascending.
     pub missing_batches: Vec<u64>,
+    /// Batches the monitor invoked itself because an invocation of theirs was lost.
+    #[serde(default)]
+    pub recovered_batches: u64,
     /// Seconds from start to the end of the combiner.
     pub elapsed_secs: f64,
     /// Why the job failed, if it did.

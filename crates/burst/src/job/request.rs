@@ -10,7 +10,8 @@ use crate::error::BurstError;
 use crate::lenient::int_of;
 use crate::time::{ms_from_iso, now_ms, secs_between};
 
-/// Retries, failure tolerance and straggler handling of a job (our additions to burst-compute).
+/// Retries, failure tolerance, recovery of lost invocations and straggler handling of a job
+/// (our additions to burst-compute).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct JobSettings {
@@ -24,6 +25,17 @@ pub struct JobSettings {
     /// Lifetime of task-table rows, in seconds after they are written.
     #[serde(deserialize_with = "read::row_ttl_secs")]
     pub row_ttl_secs: u64,
+    /// How long, in seconds, an invocation (the job's start, for the spawn tree's) may go
+    /// without leaving a row or a failure before the monitor counts its batch as lost and
+    /// invokes it itself; the median run time of the completed batches is added. It should
+    /// cover the fan-out (with any queueing behind concurrency limits) and, while no batch has
+    /// completed, a batch's usual run time; a shorter one only costs duplicate invocations.
+    #[serde(deserialize_with = "read::recovery_grace_secs")]
+    pub recovery_grace_secs: f64,
+    /// Most invocations one monitor poll makes: retries first, then recoveries of lost batches,
+    /// then speculative copies; the rest wait for the next poll (in JSON, 0 means the default).
+    #[serde(deserialize_with = "read::max_monitor_invocations_per_poll")]
+    pub max_monitor_invocations_per_poll: u32,
     /// Speculative re-invocation of slow batches.
     pub stragglers: StragglerSettings,
 }
@@ -34,6 +46,8 @@ impl Default for JobSettings {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             tolerated_failure_percent: 0.0,
             row_ttl_secs: DEFAULT_ROW_TTL_SECS,
+            recovery_grace_secs: DEFAULT_RECOVERY_GRACE_SECS,
+            max_monitor_invocations_per_poll: DEFAULT_MAX_MONITOR_INVOCATIONS_PER_POLL,
             stragglers: StragglerSettings::default(),
         }
     }
@@ -122,7 +136,7 @@ pub struct JobRequest {
     /// A job id chosen by the caller; a random UUID when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
-    /// Retries, failure tolerance, stragglers.
+    /// Retries, failure tolerance, recovery, stragglers.
     #[serde(flatten)]
     pub settings: JobSettings,
 }
@@ -211,7 +225,7 @@ pub struct JobSpec {
     pub combiner_function_name: String,
     /// Opaque parameters given to every worker and to the combiner.
     pub job_parameters: Value,
-    /// Retries, failure tolerance, stragglers.
+    /// Retries, failure tolerance, recovery, stragglers.
     #[serde(flatten)]
     pub settings: JobSettings,
 }
