@@ -22,6 +22,13 @@ bash scripts/aws-test-env.sh lint
 echo "== cargo test"
 cargo test --workspace --all-features
 
+# ---- aarch64 (Graviton, what template.yaml deploys) -- begin ----
+# Installs qemu-user, the aarch64 linker and the Rust target if missing, then runs the cds tests
+# (golden scores, proptests of every scoring loop, NEON included) for aarch64 under emulation.
+echo "== cds tests on aarch64 (qemu)"
+bash scripts/test-aarch64.sh
+# ---- aarch64 -- end ----
+
 # ---- Web client end-to-end (headless Chromium) -- begin ----
 # Installs Debian's chromium and playwright-core (tests/e2e) if missing, starts
 # `cdsearch serve` on a free loopback port, searches from the page and checks the

@@ -1,13 +1,15 @@
 //! Pixel-match scoring throughput: the reference scalar scorer (baseline)
 //! against the fast scorer on decoded targets (`score`, including the
 //! per-target coding) and on pre-coded targets (`score_coded`, with the
-//! fastest loop the CPU runs, and with the AVX2 and portable loops), for the
-//! real 1210x566 masks of the fixtures against every 1210x566 fixture
-//! target, at the three parameter sets of golden-scores.json. Throughput is
-//! in pairs (mask, target) per second on one core; the per-target coding
-//! time is measured on its own.
+//! fastest loop the CPU runs, and with each of the AVX2 (x86_64), NEON
+//! (aarch64) and portable loops that it runs), for the real 1210x566 masks
+//! of the fixtures against every 1210x566 fixture target, at the three
+//! parameter sets of golden-scores.json. Throughput is in pairs (mask,
+//! target) per second on one core; the per-target coding time is measured
+//! on its own.
 //!
-//! Run: `cargo bench -p benchmarks --bench pixel_match`
+//! Run: `cargo bench -p benchmarks --bench pixel_match` (on Graviton too:
+//! docs/graviton.md)
 
 use cds::pixel_match::reference::ReferenceMask;
 use cds::pixel_match::{CodedTarget, MatchParams, PreparedMask, ScoringLoop};
@@ -35,8 +37,9 @@ const IMAGES: [&str; 12] = [
 ];
 
 /// The scoring loops besides the default (fastest) one, where the CPU runs them.
-const LOOPS: [(&str, ScoringLoop); 2] = [
+const LOOPS: [(&str, ScoringLoop); 3] = [
     ("avx2_score_coded", ScoringLoop::Avx2),
+    ("neon_score_coded", ScoringLoop::Neon),
     ("portable_score_coded", ScoringLoop::Portable),
 ];
 

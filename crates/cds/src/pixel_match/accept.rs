@@ -63,6 +63,12 @@ pub(crate) struct Accept {
 }
 
 impl Accept {
+    /// Accepts no hue: the packed ranges of word bits that are no mask
+    /// position.
+    pub(crate) const NONE: Self = Self {
+        ranges: [HueRange::EMPTY; 3],
+    };
+
     /// What mask hue (`s1`, rank `r1`) accepts at `tolerance`.
     pub(crate) fn new(s1: u8, r1: usize, tolerance: f64, ranks: &Ranks) -> Self {
         let mut ranges = [HueRange::EMPTY; 3];

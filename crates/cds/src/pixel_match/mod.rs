@@ -17,7 +17,7 @@ mod prepared;
 #[cfg(test)]
 mod proptests;
 pub mod reference;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod simd;
 mod window;
 

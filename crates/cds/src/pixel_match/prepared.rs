@@ -6,13 +6,13 @@
 //! compares integers only. The mask is stored as 64-pixel row words with a
 //! class slot per bit; each word is ANDed with the target's lit-pixel
 //! bitmap at every shift, so that only pixels lit in both are examined, by
-//! the portable loop here or 16 (AVX-512) or 8 (AVX2) at a time by the
-//! vector loops (`super::simd`) where the CPU has them.
+//! the portable loop here or 16 (AVX-512) or 8 (AVX2, NEON) at a time by
+//! the vector loops (`super::simd`) where the CPU has them.
 
 use super::accept::Accept;
 use super::coded::{bright, CodedTarget};
 use super::gap::{Hue, Ranks};
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use super::simd::{VectorLoop, VectorMask};
 use super::window::{shifted_row, window_start, MaskWord, Window};
 use super::{
@@ -49,6 +49,9 @@ pub enum ScoringLoop {
     Avx512,
     /// 8 positions at a time with AVX2 (x86_64).
     Avx2,
+    /// 8 positions at a time, in two 4-lane registers, with NEON (aarch64,
+    /// where it is part of the baseline).
+    Neon,
     /// Plain Rust, on every CPU.
     Portable,
 }
@@ -58,23 +61,26 @@ impl ScoringLoop {
     pub fn available(self) -> bool {
         match self {
             Self::Best | Self::Portable => true,
-            #[cfg(target_arch = "x86_64")]
-            Self::Avx512 => VectorLoop::Avx512.available(),
-            #[cfg(target_arch = "x86_64")]
-            Self::Avx2 => VectorLoop::Avx2.available(),
-            #[cfg(not(target_arch = "x86_64"))]
-            Self::Avx512 | Self::Avx2 => false,
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+            _ => self.vector().is_some_and(VectorLoop::available),
+            #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+            _ => false,
         }
     }
 
     /// The vector loop this choice runs on this CPU, if any.
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     fn vector(self) -> Option<VectorLoop> {
         match self {
             Self::Best => VectorLoop::detect(),
+            #[cfg(target_arch = "x86_64")]
             Self::Avx512 => Some(VectorLoop::Avx512),
+            #[cfg(target_arch = "x86_64")]
             Self::Avx2 => Some(VectorLoop::Avx2),
-            Self::Portable => None,
+            #[cfg(target_arch = "aarch64")]
+            Self::Neon => Some(VectorLoop::Neon),
+            // The portable loop, and the loops of other architectures.
+            _ => None,
         }
     }
 }
@@ -98,7 +104,8 @@ struct Words {
     /// of unset bits are 0). Narrow when every id fits in 16 bits.
     slots: Slots,
     /// For the vector kernel: the packed ranges of each slot's class, three
-    /// arrays of 64 per word (see `simd::RANGES_PER_WORD`).
+    /// arrays of 64 per word (see `simd::RANGES_PER_WORD`); bits that are
+    /// no mask position have ranges that accept nothing ([`Accept::NONE`]).
     ranges: Vec<u32>,
 }
 
@@ -269,7 +276,7 @@ impl PreparedMask {
 
     /// The number of matching positions at each shift.
     fn counts(&self, words: &Words, target: &CodedTarget) -> Vec<i64> {
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
         if let Some(vector) = self.scoring_loop.vector() {
             let mask = VectorMask {
                 words: &words.words,
@@ -453,13 +460,14 @@ impl Words {
             ids[64 * last + x % 64] = class;
         }
         let mut ranges = vec![0u32; 3 * ids.len()];
-        for (slots, out) in ids.chunks_exact(64).zip(ranges.chunks_exact_mut(3 * 64)) {
+        let parts = words.iter().zip(ids.chunks_exact(64));
+        for ((w, slots), out) in parts.zip(ranges.chunks_exact_mut(3 * 64)) {
             for (j, &id) in slots.iter().enumerate() {
-                for (k, packed) in classes.accepts[id as usize]
-                    .packed()
-                    .into_iter()
-                    .enumerate()
-                {
+                let accept = match w.bits >> j & 1 {
+                    1 => &classes.accepts[id as usize],
+                    _ => &Accept::NONE,
+                };
+                for (k, packed) in accept.packed().into_iter().enumerate() {
                     out[64 * k + j] = packed;
                 }
             }

@@ -134,11 +134,29 @@ fn other_loops(mask: &PreparedMask) -> Vec<PreparedMask> {
     [
         ScoringLoop::Avx512,
         ScoringLoop::Avx2,
+        ScoringLoop::Neon,
         ScoringLoop::Portable,
     ]
     .into_iter()
     .filter_map(|l| mask.clone().with_loop(l))
     .collect()
+}
+
+/// The vector loop of the architecture the tests run on is among those
+/// they compare: NEON on every aarch64 CPU, AVX2 on x86_64 CPUs with AVX2
+/// (and the bit instructions the loops use).
+#[test]
+fn the_vector_loop_of_this_architecture_is_tested() {
+    #[cfg(target_arch = "aarch64")]
+    assert!(ScoringLoop::Neon.available());
+    #[cfg(target_arch = "x86_64")]
+    assert_eq!(
+        ScoringLoop::Avx2.available(),
+        std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("popcnt")
+            && std::arch::is_x86_feature_detected!("bmi1")
+            && std::arch::is_x86_feature_detected!("bmi2")
+    );
 }
 
 /// The vector loops (where the CPU has them) and the portable loop give

@@ -17,7 +17,10 @@ pub(super) struct MaskWord {
 
 /// The target pixels under a mask word at one shift: 64 bits starting at
 /// bit `offset` of bitmap word `word` (so spanning `lo` and `hi`).
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 pub(super) struct Window {
     /// Index of the first of the two target bitmap words.
     pub word: usize,
