@@ -1,12 +1,18 @@
-//! The libraries in an S3 bucket laid out as [`cdsearch::store::layout`] writes them: found by walking
-//! the bucket's folders (delimiter listings, so a library's millions of items are never
-//! listed), each described by its key list and its folders.
+//! The libraries in an S3 bucket, in either form `cdsearch library upload` writes (one object
+//! per image with key lists, [`cdsearch::store::layout`]; index shards with a manifest,
+//! [`cdsearch::store::shards`]): found by walking the bucket's folders (delimiter listings, so a
+//! library's millions of items are never listed), each described by its key list, its manifest
+//! and its folders.
 
 use std::collections::VecDeque;
 
 use burst::BackendError;
 use burst_aws::{AwsClients, S3ObjectStore};
+use cdsearch::store::index_upload::read_manifest;
 use cdsearch::store::layout::{folder, key_list_key, read_key_list, KEY_LIST_FOLDER};
+
+/// Folder of a library's index manifest.
+const INDEX_FOLDER: &str = "INDEX";
 use serde::Serialize;
 
 /// Folder depth below the starting prefix at which the search for libraries stops.
@@ -18,8 +24,13 @@ pub const MAX_DEPTH: usize = 8;
 pub struct LibraryListing {
     /// Its prefix (folder) in the bucket, without the trailing `/`.
     pub prefix: String,
-    /// Number of items: the length of its key list.
+    /// How it is stored: `images` (one object per image, key lists), `index` (index shards) or
+    /// `index+images` (both).
+    pub form: String,
+    /// Number of targets: the length of its key list, or its manifest's count.
     pub images: u64,
+    /// Number of index shards (0 without an index).
+    pub index_shards: u64,
     /// Number of numbered item prefixes (`<prefix>/00/` ...) holding objects.
     pub item_prefixes: u64,
     /// Number of key-list copies (`<prefix>/KEYS/<n>/`).
@@ -60,17 +71,15 @@ impl BucketCatalog {
         &self.store
     }
 
-    /// Describes the library at `prefix` given its sub-folders.
-    async fn describe(
-        &self,
-        prefix: &str,
-        children: &[String],
-    ) -> Result<LibraryListing, BackendError> {
+    /// The key-list copies of the library at `prefix` and its image count, if it has key lists.
+    async fn key_lists(&self, prefix: &str) -> Result<Option<(u64, u64)>, BackendError> {
         let store = &self.store;
-        let copies = self
-            .store
+        let copies = store
             .list_folders(&format!("{}{KEY_LIST_FOLDER}/", folder(prefix)))
             .await?;
+        if copies.is_empty() {
+            return Ok(None);
+        }
         let images = match read_key_list(store, prefix, 0).await {
             Ok(list) => list,
             Err(BackendError::NotFound(_)) => {
@@ -85,24 +94,48 @@ impl BucketCatalog {
             }
             Err(e) => return Err(e),
         };
+        Ok(Some((images.len() as u64, copies.len() as u64)))
+    }
+
+    /// Describes the library at `prefix` given its sub-folders.
+    async fn describe(
+        &self,
+        prefix: &str,
+        children: &[String],
+    ) -> Result<LibraryListing, BackendError> {
+        let lists = self.key_lists(prefix).await?;
+        let manifest = match children.contains(&format!("{}{INDEX_FOLDER}/", folder(prefix))) {
+            true => read_manifest(&self.store, prefix).await?,
+            false => None,
+        };
+        let form = match (&manifest, lists) {
+            (Some(_), Some(_)) => "index+images",
+            (Some(_), None) => "index",
+            _ => "images",
+        };
+        let (images, copies) = lists.unwrap_or_default();
         Ok(LibraryListing {
             prefix: prefix.trim_end_matches('/').to_owned(),
-            images: images.len() as u64,
+            form: form.into(),
+            images: manifest.as_ref().map_or(images, |m| m.targets),
+            index_shards: manifest.as_ref().map_or(0, |m| m.shards()),
             item_prefixes: children.iter().filter(|c| is_item_prefix(c)).count() as u64,
-            key_list_copies: copies.len() as u64,
+            key_list_copies: copies,
         })
     }
 
     /// The libraries at or under `prefix` (empty: the whole bucket), sorted by prefix. A folder
-    /// holding a `KEYS/` folder is a library; the walk does not go into libraries, nor deeper than
-    /// [`MAX_DEPTH`] folders below `prefix`.
+    /// holding a `KEYS/` or an `INDEX/` folder is a library; the walk does not go into libraries,
+    /// nor deeper than [`MAX_DEPTH`] folders below `prefix`.
     pub async fn find_libraries(&self, prefix: &str) -> Result<Vec<LibraryListing>, BackendError> {
         let mut found = Vec::new();
         let mut pending = VecDeque::from([(folder(prefix), 0usize)]);
         while let Some((current, depth)) = pending.pop_front() {
             let children = self.store.list_folders(&current).await?;
-            let keys_folder = format!("{current}{KEY_LIST_FOLDER}/");
-            if children.contains(&keys_folder) {
+            let is_library = [KEY_LIST_FOLDER, INDEX_FOLDER]
+                .iter()
+                .any(|f| children.contains(&format!("{current}{f}/")));
+            if is_library {
                 found.push(self.describe(&current, &children).await?);
             } else if depth < MAX_DEPTH {
                 pending.extend(children.into_iter().map(|c| (c, depth + 1)));

@@ -253,13 +253,7 @@ mod tests {
                 ..MatchParams::default()
             },
             top: 7,
-            libraries: vec![LibraryParameters {
-                library_name: "lib".into(),
-                library_bucket: "libraries".into(),
-                searched_neurons_folder: "lib".into(),
-                lsize: 250,
-                extra: Default::default(),
-            }],
+            libraries: vec![LibraryParameters::in_store("lib", "libraries", "lib", 250)],
             batch_size: None,
             shape: ShapeJobParameters {
                 shape: true,

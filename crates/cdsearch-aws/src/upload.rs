@@ -8,7 +8,7 @@ use std::path::Path;
 use burst::{BackendError, ObjectStore};
 use cdsearch::job::LibraryParameters;
 use cdsearch::library::{derived_name, discover, find_derived, DerivedKind};
-use cdsearch::store::layout::{key_list_key, read_key_list};
+use cdsearch::store::describe_library;
 use cdsearch::store::upload::LibraryPlan;
 
 use crate::AwsError;
@@ -58,29 +58,21 @@ pub fn plan_library_upload(
     Ok(plan)
 }
 
-/// The descriptor of the library at `prefix` of `bucket`, its size read
-/// from its key list.
+/// The descriptor of the library at `prefix` of `bucket` (named by its
+/// prefix), in either form ([`describe_library`]); a missing library is an
+/// [`AwsError::Invalid`] saying where it was looked for.
 pub async fn library_parameters(
     store: &dyn ObjectStore,
     bucket: &str,
     prefix: &str,
 ) -> Result<LibraryParameters, AwsError> {
-    let prefix = prefix.trim_end_matches('/');
-    let keys = read_key_list(store, prefix, 0).await.map_err(|e| match e {
-        BackendError::NotFound(_) => AwsError::Invalid(format!(
-            "library {prefix} not found in bucket {bucket} (expected its key list at {}; \
-                 upload it with `cdsearch library upload`)",
-            key_list_key(prefix, 0)
-        )),
-        e => AwsError::Backend(e),
-    })?;
-    Ok(LibraryParameters {
-        library_name: prefix.to_owned(),
-        library_bucket: bucket.to_owned(),
-        searched_neurons_folder: prefix.to_owned(),
-        lsize: keys.len() as u64,
-        extra: Default::default(),
-    })
+    let name = prefix.trim_end_matches('/');
+    describe_library(store, bucket, prefix, name)
+        .await
+        .map_err(|e| match e {
+            BackendError::NotFound(what) => AwsError::Invalid(format!("not found: {what}")),
+            e => AwsError::Backend(e),
+        })
 }
 
 #[cfg(test)]

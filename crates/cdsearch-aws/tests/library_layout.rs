@@ -147,7 +147,9 @@ async fn libraries_upload_resume_and_are_found_in_the_bucket() {
 
     let listing = |prefix: &str, images: u64, item_prefixes: u64| LibraryListing {
         prefix: prefix.into(),
+        form: "images".into(),
         images,
+        index_shards: 0,
         item_prefixes,
         key_list_copies: KEY_LIST_COPIES as u64,
     };

@@ -5,6 +5,7 @@ use crate::progress_bar::Bar;
 use crate::search_flags::SearchFlags;
 use anyhow::{bail, Context};
 use cds::pixel_match::MatchParams;
+use cdsearch::job::{self, LibraryParameters, LocalResolver, SearchJobParameters};
 use cdsearch::library::discover;
 use cdsearch::progress::Progress;
 use cdsearch::results::SearchReport;
@@ -32,8 +33,11 @@ pub struct SearchArgs {
     #[command(flatten)]
     search: SearchFlags,
     /// Targets: directories (searched recursively for .png/.tif/.tiff), image
-    /// files, or one index file written by `cdsearch library index`.
-    #[arg(long, required = true, num_args = 1.., value_name = "DIR|FILE")]
+    /// files, one index file written by `cdsearch library index`, or (built
+    /// with the `aws` feature) one library in a bucket, `s3://BUCKET/PREFIX`,
+    /// as `cdsearch library upload` wrote it (either form), searched on this
+    /// machine through the local runtime with the Lambda worker's reader.
+    #[arg(long, required = true, num_args = 1.., value_name = "DIR|FILE|s3://BUCKET/PREFIX")]
     library: Vec<PathBuf>,
     /// How the search runs: `local` goes through the burst framework (the
     /// same manager/worker/monitor/combiner path as on AWS), `direct` scores
@@ -51,6 +55,18 @@ pub struct SearchArgs {
     /// library's own directories.
     #[arg(long, value_name = "DIR")]
     shape_images: Option<PathBuf>,
+    /// Where AWS is, for an `s3://` library.
+    #[cfg(feature = "aws")]
+    #[command(flatten)]
+    aws: crate::aws_args::AwsArgs,
+}
+
+/// The bucket and prefix of an `s3://BUCKET/PREFIX` library argument.
+fn s3_library(paths: &[PathBuf]) -> Option<(String, String)> {
+    let [path] = paths else { return None };
+    let rest = path.to_str()?.strip_prefix("s3://")?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    Some((bucket.to_owned(), prefix.trim_end_matches('/').to_owned()))
 }
 
 /// A library opened for a search.
@@ -92,34 +108,62 @@ fn open_library(paths: &[PathBuf], shape_images: Option<&Path>) -> anyhow::Resul
 /// Name of the one library of a CLI search in the job parameters.
 const LIBRARY_NAME: &str = "library";
 
-/// Runs the search as a job on the burst local runtime and returns the
-/// combined report, with the masks named as given on the command line.
+/// The resolver and job parameters of a search of a library held here.
+fn local_library(library: OpenLibrary) -> (LocalResolver, LibraryParameters) {
+    let targets = library.source.len() as u64;
+    let mut resolver = LocalResolver::new([(LIBRARY_NAME.to_owned(), library.source)].into());
+    if let Some(images) = library.shape_images {
+        resolver = resolver.with_shape_images(LIBRARY_NAME, images);
+    }
+    (resolver, LibraryParameters::local(LIBRARY_NAME, targets))
+}
+
+/// The resolver and job parameters of a search of the library at `prefix`
+/// of `bucket`: its form read once here, its targets read as a Lambda worker
+/// reads them.
+#[cfg(feature = "aws")]
+fn bucket_library(
+    tokio: &tokio::runtime::Runtime,
+    args: &SearchArgs,
+    bucket: &str,
+    prefix: &str,
+) -> anyhow::Result<(LocalResolver, LibraryParameters)> {
+    let (resolver, library) = tokio.block_on(async {
+        let clients = args.aws.clients().await;
+        let store = burst_aws::S3ObjectStore::new(&clients, bucket);
+        let library = cdsearch::store::describe_library(&store, bucket, prefix, LIBRARY_NAME).await;
+        (cdsearch_aws::s3_library_resolver(&clients), library)
+    });
+    let library = library.with_context(|| format!("library s3://{bucket}/{prefix}"))?;
+    Ok((
+        LocalResolver::new(Default::default()).with_remote(Arc::new(resolver)),
+        library,
+    ))
+}
+
+/// Runs the search of `library` (read through `resolver`) as a job on the
+/// burst local runtime and returns the combined report, with the masks named
+/// as given on the command line.
 fn search_on_runtime(
+    tokio: &tokio::runtime::Runtime,
     args: &SearchArgs,
     masks: &[Mask],
-    library: OpenLibrary,
+    (resolver, library): (LocalResolver, LibraryParameters),
     params: &MatchParams,
 ) -> anyhow::Result<SearchReport> {
-    let source = library.source;
-    use cdsearch::job::{self, LibraryParameters, LocalResolver, SearchJobParameters};
-    let targets = source.len() as u64;
+    let targets = library.lsize;
     let job_params = SearchJobParameters::new(
         "",
         masks.iter().map(|m| m.name.clone()).collect(),
         vec![params.mask_threshold; masks.len()],
         params,
         args.search.top.max(1),
-        vec![LibraryParameters::local(LIBRARY_NAME, targets)],
+        vec![library],
     );
     let batch_size = args
         .batch_size
         .unwrap_or_else(|| job::local_batch_size(targets));
     let request = job::search_request(&job_params, &args.search.shape_parameters(), batch_size)?;
-    let mut resolver = LocalResolver::new([(LIBRARY_NAME.to_owned(), source)].into());
-    if let Some(images) = library.shape_images {
-        resolver = resolver.with_shape_images(LIBRARY_NAME, images);
-    }
-    let tokio = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let outcome = tokio.block_on(async {
         let runtime = job::local_runtime(Arc::new(resolver))
             .poll_interval(std::time::Duration::from_millis(100))
@@ -150,6 +194,32 @@ fn search_on_runtime(
     Ok(job::outcome_report(&outcome)?)
 }
 
+/// Searches the library in a bucket named by `--library s3://...`.
+fn search_bucket(
+    args: &SearchArgs,
+    masks: &[Mask],
+    params: &MatchParams,
+    (bucket, prefix): (String, String),
+) -> anyhow::Result<SearchReport> {
+    if args.runtime == Runtime::Direct {
+        bail!("--runtime direct searches local files only; an s3:// library is searched through the local runtime (leave out --runtime)");
+    }
+    #[cfg(feature = "aws")]
+    {
+        let tokio = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+        let library = bucket_library(&tokio, args, &bucket, &prefix)?;
+        search_on_runtime(&tokio, args, masks, library, params)
+    }
+    #[cfg(not(feature = "aws"))]
+    {
+        let _ = (masks, params);
+        bail!(
+            "s3://{bucket}/{prefix}: this cdsearch was built without AWS support; build it with \
+             the `aws` feature (cargo install --path crates/cdsearch-cli --features aws)"
+        )
+    }
+}
+
 /// Runs `cdsearch search`.
 pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     let params = args.search.params();
@@ -160,6 +230,12 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
         .iter()
         .map(|path| Mask::load(path, &params))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(bucket) = s3_library(&args.library) {
+        let started = std::time::Instant::now();
+        let report = search_bucket(&args, &masks, &params, bucket)?;
+        report_reads(&report, started.elapsed().as_secs_f64());
+        return print_report(&report, args.search.format);
+    }
     let library = open_library(&args.library, args.shape_images.as_deref())?;
     if args.search.shape && library.shape_images.is_none() {
         eprintln!(
@@ -185,7 +261,10 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let report = match args.runtime {
         Runtime::Direct => search_direct(&args, &masks, &library, &options)?,
-        Runtime::Local => search_on_runtime(&args, &masks, library, &params)?,
+        Runtime::Local => {
+            let tokio = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            search_on_runtime(&tokio, &args, &masks, local_library(library), &params)?
+        }
     };
     let secs = started.elapsed().as_secs_f64();
     tracing::info!(
@@ -196,6 +275,17 @@ pub fn run(args: SearchArgs) -> anyhow::Result<()> {
         "search done"
     );
     print_report(&report, args.search.format)
+}
+
+/// Says on stderr what reading the targets took (requests, bytes): the cost
+/// drivers of a search over an object store.
+fn report_reads(report: &SearchReport, secs: f64) {
+    eprintln!(
+        "{} targets in {secs:.1} s; read {} requests, {:.1} MB",
+        report.targets,
+        report.reads.requests,
+        report.reads.bytes as f64 / 1e6
+    );
 }
 
 /// Searches in one parallel loop, then runs the shape stage if asked.

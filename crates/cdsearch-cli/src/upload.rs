@@ -1,5 +1,6 @@
-//! `cdsearch library upload` and `cdsearch library list`: libraries in an S3 bucket, in the
-//! layout workers read (numbered prefixes, 100 shuffled key-list copies).
+//! `cdsearch library upload` and `cdsearch library list`: libraries in an S3 bucket, in either
+//! form workers read: one object per image (numbered prefixes, 100 shuffled key-list copies) or
+//! index shards (coded targets read with ranged GETs), or both.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,8 +9,11 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use burst::ObjectStore;
 use burst_aws::S3ObjectStore;
+use cdsearch::index::{is_index, Codec, IndexLibrary};
 use cdsearch::progress::Progress;
+use cdsearch::store::index_upload::{upload_index, IndexSource, IndexUploadOptions};
 use cdsearch::store::layout::{ITEM_PREFIXES, MAX_ITEM_PREFIXES};
+use cdsearch::store::shards::DEFAULT_SHARD_TARGETS;
 use cdsearch::store::upload::upload_library;
 use cdsearch_aws::catalog::{BucketCatalog, LibraryListing};
 use cdsearch_aws::plan_library_upload;
@@ -18,13 +22,38 @@ use clap::{Args, ValueEnum};
 use crate::aws_args::{tokio_runtime, AwsArgs};
 use crate::progress_bar::Bar;
 
+/// The form of a library in the bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum UploadFormat {
+    /// One object per image (and its derived images) with NeuronBridge's key lists.
+    Images,
+    /// Index shards: coded targets that workers read with a few ranged GETs (fastest to
+    /// search; no images, so no shape stage or thumbnails).
+    Index,
+    /// Both: index shards for the search, the images for the shape stage and thumbnails.
+    Both,
+}
+
 /// Options of `cdsearch library upload`.
 #[derive(Debug, Args)]
 pub struct UploadArgs {
-    /// The library directory: its .png/.tif/.tiff images are found as `cdsearch search` finds
-    /// them (recursively), with their derived images (gradient, z-gap) if they have any.
-    #[arg(value_name = "DIR")]
+    /// The library: a directory, whose .png/.tif/.tiff images are found as `cdsearch search`
+    /// finds them (recursively), with their derived images (gradient, z-gap) if they have any;
+    /// or, for `--format index`, an index file made by `cdsearch library index` (its records
+    /// are uploaded as they are).
+    #[arg(value_name = "DIR|FILE.cdsindex")]
     dir: PathBuf,
+    /// What to store: the images, index shards, or both (see the values).
+    #[arg(long, value_enum, default_value_t = UploadFormat::Images)]
+    format: UploadFormat,
+    /// Targets per index shard (each shard is one object, held in memory while it is put).
+    #[arg(long, default_value_t = DEFAULT_SHARD_TARGETS,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    shard_targets: u64,
+    /// zstd level of the index records coded from images (0: stored, the default; searches read
+    /// only the rows they need and load fastest).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i32).range(0..=19))]
+    level: i32,
     /// The bucket (it must exist).
     #[arg(long)]
     bucket: String,
@@ -48,7 +77,7 @@ pub struct UploadArgs {
 pub enum ListFormat {
     /// Aligned columns.
     Table,
-    /// A JSON array of {prefix, images, itemPrefixes, keyListCopies}.
+    /// A JSON array of {prefix, form, images, indexShards, itemPrefixes, keyListCopies}.
     Json,
 }
 
@@ -70,6 +99,96 @@ pub struct ListArgs {
 
 /// Runs `cdsearch library upload`.
 pub fn upload(args: UploadArgs) -> anyhow::Result<()> {
+    let is_index = is_index(&args.dir);
+    if is_index && args.format != UploadFormat::Index {
+        bail!(
+            "{} is an index file, which holds coded targets and no images: it can only be \
+             uploaded with --format index (or give the library's directory)",
+            args.dir.display()
+        );
+    }
+    let started = std::time::Instant::now();
+    let runtime = tokio_runtime()?;
+    let clients = runtime.block_on(args.aws.clients());
+    let store: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(&clients, args.bucket.clone()));
+    let prefix = args.prefix.trim_end_matches('/').to_owned();
+    let resume = |e: anyhow::Error| {
+        e.context(format!(
+            "uploading {} to s3://{}/{prefix} (run the command again to resume)",
+            args.dir.display(),
+            args.bucket
+        ))
+    };
+    if args.format != UploadFormat::Index {
+        upload_images(&runtime, store.clone(), &args).map_err(resume)?;
+    }
+    if args.format != UploadFormat::Images {
+        let index = is_index
+            .then(|| IndexLibrary::open(&args.dir))
+            .transpose()?;
+        let entries = match index {
+            Some(_) => Vec::new(),
+            None => library_entries(&args.dir)?,
+        };
+        let codec = match args.level {
+            0 => Codec::Stored,
+            level => Codec::Zstd(level),
+        };
+        let source = match &index {
+            Some(index) => IndexSource::Index(index),
+            None => IndexSource::Images(&entries, codec),
+        };
+        let options = IndexUploadOptions {
+            prefix: prefix.clone(),
+            shard_targets: args.shard_targets,
+            item_prefixes: args.prefixes,
+            images: args.format == UploadFormat::Both,
+            concurrency: 2,
+        };
+        let bar = Arc::new(Bar::new("indexing"));
+        bar.start(source.len() as u64);
+        let progress_bar = bar.clone();
+        let progress = Arc::new(move |done: u64| progress_bar.advance_to(done));
+        let summary = runtime.block_on(upload_index(store, source, &options, progress));
+        bar.finish();
+        let summary = summary.map_err(|e| resume(e.into()))?;
+        for (name, reason) in &summary.unreadable {
+            eprintln!("  unreadable, kept as such in the index: {name}: {reason}");
+        }
+        let manifest = &summary.manifest;
+        eprintln!(
+            "index s3://{}/{prefix}: {} targets in {} shards ({:.1} MB); {} shards uploaded, {} \
+             already there",
+            args.bucket,
+            manifest.targets,
+            manifest.shards(),
+            manifest.bytes as f64 / 1e6,
+            summary.uploaded,
+            summary.skipped
+        );
+    }
+    eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The images of a library directory, as a search finds them.
+fn library_entries(dir: &std::path::Path) -> anyhow::Result<Vec<cdsearch::library::LibraryEntry>> {
+    let entries = cdsearch::library::discover(&[dir.to_path_buf()])?;
+    if entries.is_empty() {
+        bail!(
+            "no images found in {} (expected .png, .tif or .tiff files)",
+            dir.display()
+        );
+    }
+    Ok(entries)
+}
+
+/// Uploads the images of `args.dir` with their key lists.
+fn upload_images(
+    runtime: &tokio::runtime::Runtime,
+    store: Arc<dyn ObjectStore>,
+    args: &UploadArgs,
+) -> anyhow::Result<()> {
     let plan = plan_library_upload(&args.dir, &args.prefix, args.prefixes)?;
     if plan.items.is_empty() {
         bail!(
@@ -77,36 +196,27 @@ pub fn upload(args: UploadArgs) -> anyhow::Result<()> {
             args.dir.display()
         );
     }
-    let started = std::time::Instant::now();
     let bar = Arc::new(Bar::new("uploading"));
     bar.start(plan.steps());
     let progress_bar = bar.clone();
     let progress = Arc::new(move |done: u64| progress_bar.advance_to(done));
-    let summary = tokio_runtime()?.block_on(async {
-        let clients = args.aws.clients().await;
-        let store: Arc<dyn ObjectStore> =
-            Arc::new(S3ObjectStore::new(&clients, args.bucket.clone()));
-        upload_library(store, &plan, usize::from(args.concurrency), progress).await
-    });
+    let summary = runtime.block_on(upload_library(
+        store,
+        &plan,
+        usize::from(args.concurrency),
+        progress,
+    ));
     bar.finish();
-    let summary = summary.with_context(|| {
-        format!(
-            "uploading {} to s3://{}/{} (run the command again to resume)",
-            args.dir.display(),
-            args.bucket,
-            plan.prefix
-        )
-    })?;
+    let summary = summary?;
     eprintln!(
-        "library s3://{}/{}: {} images; {} files uploaded, {} already there; {} key-list copies \
-         written; {:.1} s",
+        "images s3://{}/{}: {} images; {} files uploaded, {} already there; {} key-list copies \
+         written",
         args.bucket,
         plan.prefix,
         plan.items.len(),
         summary.uploaded,
         summary.skipped,
         summary.key_lists,
-        started.elapsed().as_secs_f64()
     );
     Ok(())
 }
@@ -147,14 +257,14 @@ fn write_table(out: &mut impl Write, libraries: &[LibraryListing]) -> anyhow::Re
         .max("library".len());
     writeln!(
         out,
-        "{:<width$}  {:>9}  {:>8}  {:>9}",
-        "library", "images", "prefixes", "key lists"
+        "{:<width$}  {:<12}  {:>9}  {:>6}  {:>8}  {:>9}",
+        "library", "form", "images", "shards", "prefixes", "key lists"
     )?;
-    for library in libraries {
+    for l in libraries {
         writeln!(
             out,
-            "{:<width$}  {:>9}  {:>8}  {:>9}",
-            library.prefix, library.images, library.item_prefixes, library.key_list_copies
+            "{:<width$}  {:<12}  {:>9}  {:>6}  {:>8}  {:>9}",
+            l.prefix, l.form, l.images, l.index_shards, l.item_prefixes, l.key_list_copies
         )?;
     }
     Ok(())

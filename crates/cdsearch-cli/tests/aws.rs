@@ -212,10 +212,11 @@ async fn library_upload_resumes_and_list_counts_the_images() {
     assert_eq!(
         listed,
         serde_json::json!([
-            {"prefix": "JRC2018_Unisex/lm", "images": 3, "itemPrefixes": lm_prefixes,
+            {"prefix": "JRC2018_Unisex/lm", "form": "images", "images": 3, "indexShards": 0,
+             "itemPrefixes": lm_prefixes,
              "keyListCopies": KEY_LIST_COPIES},
-            {"prefix": SAMPLE_PREFIX, "images": 8, "itemPrefixes": sample_prefixes,
-             "keyListCopies": KEY_LIST_COPIES},
+            {"prefix": SAMPLE_PREFIX, "form": "images", "images": 8, "indexShards": 0,
+             "itemPrefixes": sample_prefixes, "keyListCopies": KEY_LIST_COPIES},
         ])
     );
     let table = cdsearch(
@@ -237,8 +238,15 @@ async fn library_upload_resumes_and_list_counts_the_images() {
     assert_eq!(
         lines,
         vec![
-            vec!["library", "images", "prefixes", "key", "lists"],
-            vec![SAMPLE_PREFIX, "8", &sample_prefixes.to_string(), "100"],
+            vec!["library", "form", "images", "shards", "prefixes", "key", "lists"],
+            vec![
+                SAMPLE_PREFIX,
+                "images",
+                "8",
+                "0",
+                &sample_prefixes.to_string(),
+                "100"
+            ],
         ]
     );
 }
@@ -379,7 +387,7 @@ async fn submit_starts_the_job_on_the_stack_s_manager() {
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(!missing.status.success());
     assert!(
-        stderr.contains("library JRC2018_Unisex/none not found in bucket libraries"),
+        stderr.contains("library JRC2018_Unisex/none in bucket libraries"),
         "{stderr}"
     );
     let no_stack = Command::new(env!("CARGO_BIN_EXE_cdsearch"))
@@ -607,4 +615,147 @@ async fn submit_wait_prints_the_ranked_hits() {
         names.iter().collect::<Vec<_>>()
     );
     assert_eq!(ranking(&report, relative), local_ranking(&params, 5));
+}
+
+/// The ranking of `cdsearch search --format json` over `library` (the sample masks, P2 flags)
+/// and the report's JSON.
+fn cli_ranking(moto: &Moto, library: &str, extra: &[&str]) -> (Ranking, serde_json::Value) {
+    let masks: Vec<String> = sample_masks()
+        .iter()
+        .map(|m| m.to_string_lossy().into_owned())
+        .collect();
+    let mut args = vec!["search", "--library", library, "--format", "json"];
+    for mask in &masks {
+        args.extend(["--mask", mask]);
+    }
+    args.extend(["--xy-shift", "2", "--mirror", "--mask-threshold", "20"]);
+    args.extend(["--data-threshold", "20"]);
+    args.extend(extra);
+    let out = cdsearch(moto, &args);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let report: SearchReport = serde_json::from_value(json.clone()).expect("a search report");
+    (ranking(&report, |name| name), json)
+}
+
+#[tokio::test]
+async fn a_library_in_a_bucket_is_searched_from_here_in_either_form() {
+    let moto = Moto::start().await;
+    create_buckets(&moto.clients().await).await;
+    let dir = sample("library");
+    let index_dir = tempfile::tempdir().unwrap();
+    let index = index_dir.path().join("sample.cdsindex");
+    let (dir_arg, index_arg) = (dir.to_str().unwrap(), index.to_str().unwrap());
+    let built = Command::new(env!("CARGO_BIN_EXE_cdsearch"))
+        .args(["library", "index", dir_arg, "--out", index_arg])
+        .output()
+        .unwrap();
+    assert!(built.status.success());
+    let upload = |source: &str, prefix: &str, format: &str| {
+        let args = [
+            "library",
+            "upload",
+            source,
+            "--bucket",
+            LIBRARIES,
+            "--prefix",
+            prefix,
+            "--format",
+            format,
+            "--shard-targets",
+            "3",
+        ];
+        String::from_utf8_lossy(&cdsearch(&moto, &args).stderr).into_owned()
+    };
+    upload(dir_arg, "lib/images", "images");
+    upload(dir_arg, "lib/both", "both");
+    upload(index_arg, "lib/index", "index");
+    let again = upload(index_arg, "lib/index", "index");
+    assert!(again.contains("0 shards uploaded"), "resumes: {again}");
+
+    let listed = cdsearch(
+        &moto,
+        &["library", "list", "--bucket", LIBRARIES, "--format", "json"],
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let forms: Vec<(String, String, u64)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let text = |field: &str| l[field].as_str().unwrap().to_owned();
+            (
+                text("prefix"),
+                text("form"),
+                l["indexShards"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let count = discover(std::slice::from_ref(&dir)).unwrap().len() as u64;
+    let shards = count.div_ceil(3);
+    assert_eq!(
+        forms,
+        vec![
+            ("lib/both".into(), "index+images".into(), shards),
+            ("lib/images".into(), "images".into(), 0),
+            ("lib/index".into(), "index".into(), shards),
+        ]
+    );
+
+    let (local, _) = cli_ranking(&moto, dir_arg, &[]);
+    let (from_index, json) = cli_ranking(&moto, &format!("s3://{LIBRARIES}/lib/index"), &[]);
+    assert_eq!(
+        from_index, local,
+        "the index in the bucket ranks as the directory"
+    );
+    assert!(json["reads"]["requests"].as_u64().unwrap() > 0);
+    assert!(json["reads"]["bytes"].as_u64().unwrap() > 0);
+    let both = format!("s3://{LIBRARIES}/lib/both");
+    let (from_both, _) = cli_ranking(&moto, &both, &["--batch-size", "2"]);
+    assert_eq!(from_both, local);
+    let (from_images, json) = cli_ranking(&moto, &format!("s3://{LIBRARIES}/lib/images/"), &[]);
+    let item_name = |key: &str| {
+        let inside = key
+            .strip_prefix("lib/images/")
+            .expect("a key of the library");
+        inside
+            .split_once('/')
+            .map_or(inside, |(_, name)| name)
+            .to_owned()
+    };
+    let images: Ranking = from_images
+        .into_iter()
+        .map(|(pixels, hits)| {
+            let hits = hits
+                .into_iter()
+                .map(|(key, m, r, mirrored)| (item_name(&key), m, r, mirrored))
+                .collect();
+            (pixels, hits)
+        })
+        .collect();
+    assert_eq!(
+        images, local,
+        "the images in the bucket rank as the directory"
+    );
+    assert!(
+        json["reads"]["requests"].as_u64().unwrap() > count,
+        "a GET per image"
+    );
+
+    let missing = Command::new(env!("CARGO_BIN_EXE_cdsearch"))
+        .args([
+            "search",
+            "--library",
+            &format!("s3://{LIBRARIES}/lib/none"),
+            "--mask",
+        ])
+        .arg(&sample_masks()[0])
+        .args(["--endpoint", &moto.endpoint])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains("lib/none") && err.contains("manifest") && err.contains("key list"),
+        "{err}"
+    );
 }

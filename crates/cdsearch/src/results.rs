@@ -170,6 +170,36 @@ pub struct SearchReport {
     pub searched: usize,
     /// Targets (or target/mask pairs) that could not be scored.
     pub unreadable: Vec<Unreadable>,
+    /// What reading the targets took: the cost drivers of a search over an
+    /// object store (requests, bytes).
+    #[serde(default, skip_serializing_if = "ReadStats::is_empty")]
+    pub reads: ReadStats,
+}
+
+/// Reads made to get a search's targets: object-store requests (whole or
+/// ranged GETs, key lists and tables of contents included) or file reads,
+/// and the bytes they returned.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadStats {
+    /// Requests (or file reads).
+    pub requests: u64,
+    /// Bytes read.
+    pub bytes: u64,
+}
+
+impl ReadStats {
+    /// Whether nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl std::ops::AddAssign for ReadStats {
+    fn add_assign(&mut self, other: Self) {
+        self.requests += other.requests;
+        self.bytes += other.bytes;
+    }
 }
 
 /// The ranking order: more matching pixels first, then by target name so that

@@ -4,11 +4,12 @@
 
 use crate::library::LibraryEntry;
 use crate::progress::Progress;
-use crate::results::{rank, Hit, MaskResults, SearchReport, Unreadable};
+use crate::results::{rank, Hit, MaskResults, ReadStats, SearchReport, Unreadable};
 use cds::pixel_match::{CodedTarget, MatchError, MatchParams, MatchScore, PreparedMask};
 use cds::{DecodeError, RgbImage};
 use rayon::prelude::*;
 use std::cell::RefCell;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 /// Why a mask could not be used.
@@ -112,6 +113,19 @@ pub trait TargetSource: Sync {
         let mut out = CodedTarget::default();
         self.load_into(index, need, &mut out)?;
         Ok(out)
+    }
+    /// The order in which a search should take the targets: consecutive
+    /// ranges, each searched in parallel before the next (a source that
+    /// fetches its targets in pieces makes a range of each piece, so that
+    /// the first ones are scored while later ones arrive). By default, all
+    /// targets at once.
+    fn chunks(&self) -> Vec<Range<usize>> {
+        std::iter::once(0..self.len()).collect()
+    }
+    /// What reading the targets has taken so far (requests, bytes); none
+    /// counted by default.
+    fn reads(&self) -> ReadStats {
+        ReadStats::default()
     }
 }
 
@@ -286,9 +300,9 @@ pub fn search(
 ) -> SearchReport {
     let need = TargetNeed::of(masks);
     progress.start(source.len() as u64);
-    let outcomes: Vec<TargetOutcome> = (0..source.len())
-        .into_par_iter()
-        .map(|index| {
+    let mut outcomes: Vec<TargetOutcome> = Vec::with_capacity(source.len());
+    for chunk in source.chunks() {
+        let scored = chunk.into_par_iter().map(|index| {
             let outcome = TARGET_BUFFER.with(|cell| {
                 let mut target = cell.borrow_mut();
                 source
@@ -297,10 +311,13 @@ pub fn search(
             });
             progress.advance(1);
             outcome
-        })
-        .collect();
+        });
+        outcomes.par_extend(scored);
+    }
     progress.finish();
-    collect_report(masks, source, outcomes, options)
+    let mut report = collect_report(masks, source, outcomes, options);
+    report.reads = source.reads();
+    report
 }
 
 /// Turns per-target outcomes into ranked hits per mask and unreadable entries.
@@ -358,5 +375,6 @@ fn collect_report(
         targets: source.len(),
         searched,
         unreadable,
+        reads: ReadStats::default(),
     }
 }

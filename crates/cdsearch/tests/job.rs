@@ -56,13 +56,7 @@ fn job_params(libraries: Vec<LibraryParameters>, mask_key: &str) -> SearchJobPar
 }
 
 fn library(name: &str, bucket: &str, folder: &str, lsize: usize) -> LibraryParameters {
-    LibraryParameters {
-        library_name: name.into(),
-        library_bucket: bucket.into(),
-        searched_neurons_folder: folder.into(),
-        lsize: lsize as u64,
-        extra: Default::default(),
-    }
+    LibraryParameters::in_store(name, bucket, folder, lsize as u64)
 }
 
 fn direct_report(library: &FileLibrary) -> SearchReport {

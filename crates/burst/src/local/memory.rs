@@ -123,6 +123,11 @@ impl MemoryObjectStore {
     fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<String, Vec<u8>>) -> T) -> T {
         f(&mut self.objects.lock().unwrap_or_else(|p| p.into_inner()))
     }
+
+    /// Removes an object; whether it was there.
+    pub fn delete(&self, key: &str) -> bool {
+        self.with(|objects| objects.remove(key).is_some())
+    }
 }
 
 #[async_trait]

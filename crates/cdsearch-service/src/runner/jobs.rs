@@ -296,6 +296,7 @@ impl LibraryResolver for CatalogResolver {
         &self,
         library: &LibraryParameters,
         range: Range<u64>,
+        _need: &TargetNeed,
     ) -> Result<Box<dyn TargetSource + Send>, TaskError> {
         let source = self.library(library)?;
         Ok(Box::new(SubSource::new(source, range)))

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::params::{LibraryParameters, SearchJobParameters, ShapeJobParameters};
 use super::resolver::LibraryResolver;
-use crate::results::{rank, Hit, MaskResults, SearchReport};
+use crate::results::{rank, Hit, MaskResults, ReadStats, SearchReport};
 use crate::shape_stage::{prepare_query, rerank_mask, score_fetched, ShapeBytes};
 
 /// Merges search reports of the same masks (batches, or libraries) into one:
@@ -20,9 +20,11 @@ use crate::shape_stage::{prepare_query, rerank_mask, score_fetched, ShapeBytes};
 pub fn merge_reports(reports: impl IntoIterator<Item = SearchReport>, top: usize) -> SearchReport {
     let mut masks: Vec<MaskResults> = Vec::new();
     let (mut targets, mut searched, mut unreadable) = (0, 0, Vec::new());
+    let mut reads = ReadStats::default();
     for report in reports {
         targets += report.targets;
         searched += report.searched;
+        reads += report.reads;
         unreadable.extend(report.unreadable);
         for (index, mask) in report.masks.into_iter().enumerate() {
             match masks.get_mut(index) {
@@ -40,6 +42,7 @@ pub fn merge_reports(reports: impl IntoIterator<Item = SearchReport>, top: usize
         targets,
         searched,
         unreadable,
+        reads,
     }
 }
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::shape_stage::DEFAULT_SHAPE_TOP;
+use crate::store::shards::IndexManifest;
 
 /// Hits kept per mask when the job does not say (NeuronBridge custom searches).
 pub const DEFAULT_MAX_RESULTS_PER_MASK: usize = 500;
@@ -63,6 +64,11 @@ pub struct LibraryParameters {
     pub searched_neurons_folder: String,
     /// Number of images in the library.
     pub lsize: u64,
+    /// The manifest of a library stored as index shards in the bucket
+    /// (`cdsearch library upload --format index`); absent for NeuronBridge's
+    /// layout of one object per image with key lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<IndexManifest>,
     /// Other NeuronBridge fields (store, alignmentSpace, thumbnails bucket,
     /// published name prefix...), kept as they are.
     #[serde(flatten)]
@@ -87,6 +93,7 @@ impl LibraryParameters {
             library_bucket: bucket.into(),
             searched_neurons_folder: folder.into(),
             lsize,
+            index: None,
             extra: Default::default(),
         }
     }

@@ -12,7 +12,7 @@ use burst::TaskError;
 
 use super::params::LibraryParameters;
 use super::sources::SubSource;
-use crate::search::TargetSource;
+use crate::search::{TargetNeed, TargetSource};
 use crate::shape_stage::{ShapeBytes, ShapeImageSource};
 
 /// Where a worker finds masks and libraries.
@@ -20,11 +20,13 @@ use crate::shape_stage::{ShapeBytes, ShapeImageSource};
 pub trait LibraryResolver: Send + Sync {
     /// The bytes of a mask image.
     async fn mask_bytes(&self, bucket: &str, key: &str) -> Result<Vec<u8>, TaskError>;
-    /// Targets `range` (local indexes) of a library, ready to search.
+    /// Targets `range` (local indexes) of a library, ready for a search
+    /// that needs `need` of each.
     async fn targets(
         &self,
         library: &LibraryParameters,
         range: Range<u64>,
+        need: &TargetNeed,
     ) -> Result<Box<dyn TargetSource + Send>, TaskError>;
     /// The images the shape stage reads for target `image_name` of
     /// `library`. By default a library has no derived images, so its hits
@@ -41,9 +43,12 @@ pub trait LibraryResolver: Send + Sync {
 /// Resolves libraries held by this process (directories or index files opened
 /// by the caller) by library name, and masks as files: the key is a path,
 /// relative to the bucket when the bucket (a directory) is not empty.
+/// Libraries it does not hold go to a remote resolver if it has one (e.g. a
+/// [`crate::store::StoreResolver`] over S3: a laptop searching a bucket).
 pub struct LocalResolver {
     libraries: HashMap<String, Arc<dyn TargetSource + Send + Sync>>,
     shape_images: HashMap<String, Arc<dyn ShapeImageSource>>,
+    remote: Option<Arc<dyn LibraryResolver>>,
 }
 
 impl LocalResolver {
@@ -52,6 +57,21 @@ impl LocalResolver {
         Self {
             libraries,
             shape_images: HashMap::new(),
+            remote: None,
+        }
+    }
+
+    /// Reads the libraries this resolver does not hold through `remote`.
+    pub fn with_remote(mut self, remote: Arc<dyn LibraryResolver>) -> Self {
+        self.remote = Some(remote);
+        self
+    }
+
+    /// The remote resolver of `library`, when this process does not hold it.
+    fn remote_for(&self, library: &LibraryParameters) -> Option<&Arc<dyn LibraryResolver>> {
+        match self.libraries.contains_key(&library.library_name) {
+            true => None,
+            false => self.remote.as_ref(),
         }
     }
 
@@ -76,7 +96,11 @@ impl LibraryResolver for LocalResolver {
         &self,
         library: &LibraryParameters,
         range: Range<u64>,
+        need: &TargetNeed,
     ) -> Result<Box<dyn TargetSource + Send>, TaskError> {
+        if let Some(remote) = self.remote_for(library) {
+            return remote.targets(library, range, need).await;
+        }
         let source = self
             .libraries
             .get(&library.library_name)
@@ -89,6 +113,9 @@ impl LibraryResolver for LocalResolver {
         library: &LibraryParameters,
         image_name: &str,
     ) -> Result<ShapeBytes, TaskError> {
+        if let Some(remote) = self.remote_for(library) {
+            return remote.shape_bytes(library, image_name).await;
+        }
         let Some(images) = self.shape_images.get(&library.library_name).cloned() else {
             return Ok(ShapeBytes::default());
         };

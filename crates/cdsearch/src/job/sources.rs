@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use cds::pixel_match::CodedTarget;
 
+use crate::results::ReadStats;
 use crate::search::{TargetError, TargetNeed, TargetSource};
 
 /// `range` clipped to `0..len`.
@@ -53,12 +54,22 @@ impl TargetSource for SubSource {
 /// demand.
 pub struct FetchedTargets {
     targets: Vec<(String, Result<Vec<u8>, String>)>,
+    reads: ReadStats,
 }
 
 impl FetchedTargets {
     /// Targets as (name, bytes or why they could not be fetched).
     pub fn new(targets: Vec<(String, Result<Vec<u8>, String>)>) -> Self {
-        Self { targets }
+        Self {
+            targets,
+            reads: ReadStats::default(),
+        }
+    }
+
+    /// Reports `reads` as what fetching the targets took.
+    pub fn with_reads(mut self, reads: ReadStats) -> Self {
+        self.reads = reads;
+        self
     }
 }
 
@@ -82,6 +93,10 @@ impl TargetSource for FetchedTargets {
             Err(reason) => return Err(TargetError::Source(reason.clone())),
         }
         Ok(())
+    }
+
+    fn reads(&self) -> ReadStats {
+        self.reads
     }
 }
 

@@ -12,7 +12,7 @@ use super::combiner::merge_reports;
 use super::params::{SearchJobParameters, ShapeJobParameters};
 use super::resolver::LibraryResolver;
 use crate::results::SearchReport;
-use crate::search::{search, Mask, SearchOptions};
+use crate::search::{search, Mask, SearchOptions, TargetNeed};
 
 /// The color depth search worker: scores one batch of targets against the
 /// job's masks and returns the batch's hits per mask.
@@ -109,11 +109,12 @@ impl Worker for SearchWorker {
             params: params.match_params(0),
             top: kept,
         };
+        let need = TargetNeed::of(&masks);
         let mut reports = Vec::new();
         for (library, range) in params.locate(event.start_index..event.end_index) {
             let source = self
                 .resolver
-                .targets(&params.libraries[library], range)
+                .targets(&params.libraries[library], range, &need)
                 .await?;
             let (masks, options) = (masks.clone(), options.clone());
             let mut report =

@@ -31,7 +31,7 @@ pub const KEY_LIST_FILE: &str = "keys_denormalized.json";
 pub const KEY_LIST_FOLDER: &str = "KEYS";
 
 /// `prefix` and `rest` joined by one `/` (`rest` alone when `prefix` is empty).
-fn join_key(prefix: &str, rest: &str) -> String {
+pub fn join_key(prefix: &str, rest: &str) -> String {
     match prefix.trim_end_matches('/') {
         "" => rest.to_owned(),
         prefix => format!("{prefix}/{rest}"),

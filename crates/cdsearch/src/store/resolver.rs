@@ -1,40 +1,97 @@
-//! Resolves libraries laid out in an object store as NeuronBridge lays them
-//! out on S3 ([`super::layout`]): images in a bucket, and shuffled copies of
+//! Resolves libraries in an object store, in either form: NeuronBridge's
+//! layout ([`super::layout`]: one object per image, and shuffled copies of
 //! the key list, of which a worker reads one at random so that concurrent
-//! workers spread over the key space.
+//! workers spread over the key space), or index shards ([`super::shards`],
+//! when the library's parameters carry its manifest). Every batch counts
+//! the requests and bytes it read.
 
 use std::ops::Range;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use burst::{ObjectStore, TaskError};
+use futures::stream::{self, StreamExt};
 
-use super::layout::read_any_key_list;
+use super::counting::{CountingStore, ReadCounter};
+use super::layout::{item_key_among, read_any_key_list};
+use super::shard_source::{FetchOptions, IndexBatch, ShardedSource};
+use super::shards::ReadPolicy;
 use crate::job::{clip, FetchedTargets, LibraryParameters, LibraryResolver};
 use crate::library::{derived_name, DerivedKind};
-use crate::search::TargetSource;
+use crate::search::{TargetNeed, TargetSource};
 use crate::shape_stage::ShapeBytes;
 
 /// Maps a bucket name to the object store holding it.
 pub type BucketStores = dyn Fn(&str) -> Result<Arc<dyn ObjectStore>, TaskError> + Send + Sync;
 
-/// Resolves libraries laid out as NeuronBridge does on S3 ([`super::layout`]):
-/// masks and images in buckets, each bucket's store given by a function.
+/// Resolves libraries in object stores: masks and libraries in buckets, each
+/// bucket's store given by a function.
 pub struct StoreResolver {
     stores: Box<BucketStores>,
-    concurrency: usize,
+    fetch: FetchOptions,
 }
 
 impl StoreResolver {
-    /// A resolver mapping bucket names to stores with `stores`, fetching up
-    /// to `concurrency` objects at once.
+    /// A resolver mapping bucket names to stores with `stores`, with up to
+    /// `concurrency` requests in flight per batch.
     pub fn new(
         stores: impl Fn(&str) -> Result<Arc<dyn ObjectStore>, TaskError> + Send + Sync + 'static,
         concurrency: usize,
     ) -> Self {
         Self {
             stores: Box::new(stores),
-            concurrency: concurrency.max(1),
+            fetch: FetchOptions {
+                policy: ReadPolicy::default(),
+                concurrency: concurrency.max(1),
+            },
+        }
+    }
+
+    /// Reads index shards with `policy` instead of the default.
+    pub fn with_read_policy(mut self, policy: ReadPolicy) -> Self {
+        self.fetch.policy = policy;
+        self
+    }
+
+    /// Targets `range` of a library in NeuronBridge's layout: a key list,
+    /// then one GET per image.
+    async fn images(
+        &self,
+        store: Arc<dyn ObjectStore>,
+        counter: &ReadCounter,
+        folder: &str,
+        range: Range<u64>,
+    ) -> Result<FetchedTargets, TaskError> {
+        let keys = read_any_key_list(store.as_ref(), folder)
+            .await
+            .map_err(|e| TaskError::new(format!("key list of {folder}: {e}")))?;
+        let wanted = keys[clip(range, keys.len())].to_vec();
+        let fetched = stream::iter(wanted)
+            .map(|key| {
+                let store = store.clone();
+                async move {
+                    let bytes = store.get(&key).await.map_err(|e| e.to_string());
+                    (key, bytes)
+                }
+            })
+            .buffered(self.fetch.concurrency)
+            .collect::<Vec<_>>()
+            .await;
+        Ok(FetchedTargets::new(fetched).with_reads(counter.stats()))
+    }
+
+    /// The key of a hit's image: the hit's name in NeuronBridge's layout
+    /// (its key), its item key beside an index that keeps the images, or
+    /// `None` for an index without them.
+    fn image_key(library: &LibraryParameters, image_name: &str) -> Option<String> {
+        match &library.index {
+            None => Some(image_name.to_owned()),
+            Some(index) if index.images => Some(item_key_among(
+                &library.searched_neurons_folder,
+                image_name,
+                index.item_prefixes,
+            )),
+            Some(_) => None,
         }
     }
 }
@@ -53,26 +110,24 @@ impl LibraryResolver for StoreResolver {
         &self,
         library: &LibraryParameters,
         range: Range<u64>,
+        need: &TargetNeed,
     ) -> Result<Box<dyn TargetSource + Send>, TaskError> {
-        use futures::stream::{self, StreamExt};
-        let store = (self.stores)(&library.library_bucket)?;
+        let counter = Arc::new(ReadCounter::default());
+        let bucket = (self.stores)(&library.library_bucket)?;
+        let store: Arc<dyn ObjectStore> = Arc::new(CountingStore::new(bucket, counter.clone()));
         let folder = &library.searched_neurons_folder;
-        let keys = read_any_key_list(store.as_ref(), folder)
+        let Some(manifest) = &library.index else {
+            return Ok(Box::new(self.images(store, &counter, folder, range).await?));
+        };
+        let batch = IndexBatch {
+            prefix: folder,
+            manifest,
+            items: &range,
+        };
+        let source = ShardedSource::open(store, counter, batch, need, &self.fetch)
             .await
-            .map_err(|e| TaskError::new(format!("key list of {folder}: {e}")))?;
-        let wanted = keys[clip(range, keys.len())].to_vec();
-        let fetched = stream::iter(wanted)
-            .map(|key| {
-                let store = store.clone();
-                async move {
-                    let bytes = store.get(&key).await.map_err(|e| e.to_string());
-                    (key, bytes)
-                }
-            })
-            .buffered(self.concurrency)
-            .collect::<Vec<_>>()
-            .await;
-        Ok(Box::new(FetchedTargets::new(fetched)))
+            .map_err(|e| TaskError::new(format!("library {}: {e}", library.library_name)))?;
+        Ok(Box::new(source))
     }
 
     /// The target's object and its derived images under
@@ -82,9 +137,12 @@ impl LibraryResolver for StoreResolver {
         library: &LibraryParameters,
         image_name: &str,
     ) -> Result<ShapeBytes, TaskError> {
+        let Some(key) = Self::image_key(library, image_name) else {
+            return Ok(ShapeBytes::default());
+        };
         let store = (self.stores)(&library.library_bucket)?;
         let derived = |kind| {
-            let (store, key) = (store.clone(), derived_name(image_name, kind));
+            let (store, key) = (store.clone(), derived_name(&key, kind));
             async move {
                 match store.get(&key).await {
                     Ok(bytes) => Ok(Some(bytes)),
@@ -99,9 +157,9 @@ impl LibraryResolver for StoreResolver {
             return Ok(ShapeBytes::default());
         }
         let target = store
-            .get(image_name)
+            .get(&key)
             .await
-            .map_err(|e| TaskError::new(format!("{image_name}: {e}")))?;
+            .map_err(|e| TaskError::new(format!("{key}: {e}")))?;
         Ok(ShapeBytes {
             target,
             gradient,
