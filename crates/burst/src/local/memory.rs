@@ -138,8 +138,8 @@ impl ObjectStore for MemoryObjectStore {
     }
 
     async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Vec<u8>, BackendError> {
-        let bytes = self.get(key).await?;
-        Ok(super::slice_range(&bytes, range))
+        self.with(|o| o.get(key).map(|bytes| super::slice_range(bytes, range)))
+            .ok_or_else(|| BackendError::NotFound(format!("object {key}")))
     }
 
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), BackendError> {

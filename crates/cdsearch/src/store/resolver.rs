@@ -28,21 +28,30 @@ pub type BucketStores = dyn Fn(&str) -> Result<Arc<dyn ObjectStore>, TaskError> 
 /// bucket's store given by a function.
 pub struct StoreResolver {
     stores: Box<BucketStores>,
+    image_concurrency: usize,
     fetch: FetchOptions,
 }
 
+/// Ranged reads of index shards in flight per batch, at most: with pieces of
+/// a sixteenth of the batch, 8 keep a batch's requests few (S3 bills each)
+/// while the first pieces are scored as the others arrive.
+pub const INDEX_CONCURRENCY: usize = 8;
+
 impl StoreResolver {
     /// A resolver mapping bucket names to stores with `stores`, with up to
-    /// `concurrency` requests in flight per batch.
+    /// `concurrency` requests in flight per batch (image objects; ranged
+    /// reads of index shards at most [`INDEX_CONCURRENCY`]).
     pub fn new(
         stores: impl Fn(&str) -> Result<Arc<dyn ObjectStore>, TaskError> + Send + Sync + 'static,
         concurrency: usize,
     ) -> Self {
+        let concurrency = concurrency.max(1);
         Self {
             stores: Box::new(stores),
+            image_concurrency: concurrency,
             fetch: FetchOptions {
                 policy: ReadPolicy::default(),
-                concurrency: concurrency.max(1),
+                concurrency: concurrency.min(INDEX_CONCURRENCY),
             },
         }
     }
@@ -74,7 +83,7 @@ impl StoreResolver {
                     (key, bytes)
                 }
             })
-            .buffered(self.fetch.concurrency)
+            .buffered(self.image_concurrency)
             .collect::<Vec<_>>()
             .await;
         Ok(FetchedTargets::new(fetched).with_reads(counter.stats()))

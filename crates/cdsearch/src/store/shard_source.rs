@@ -163,16 +163,26 @@ impl ShardedSource {
             .try_collect()
             .await?;
         let rows = need.rows();
+        let wanted: Vec<(u64, Vec<ShardEntry>, Vec<Range<u64>>)> = shards
+            .zip(tocs)
+            .map(|(shard, toc)| {
+                let first = manifest.shard_items(shard).start;
+                let end = items.end.min(first + toc.entries.len() as u64) - first;
+                let local = (items.start.max(first) - first) as usize..end as usize;
+                let entries = toc.entries[local].to_vec();
+                let needed = entries.iter().map(|e| e.needed(toc.codec, rows)).collect();
+                (shard, entries, needed)
+            })
+            .collect();
+        let total: u64 = wanted
+            .iter()
+            .flat_map(|(_, _, needed)| needed.iter().map(|r| r.end - r.start))
+            .sum();
+        let policy = policy.for_batch(total, concurrency);
         let (mut targets, mut pieces) = (Vec::new(), Vec::new());
-        for (shard, toc) in shards.zip(tocs) {
-            let first = manifest.shard_items(shard).start;
-            let local = items.start.max(first) - first
-                ..items.end.min(first + toc.entries.len() as u64) - first;
-            let entries = &toc.entries[local.start as usize..local.end as usize];
-            let needed: Vec<Range<u64>> =
-                entries.iter().map(|e| e.needed(toc.codec, rows)).collect();
+        for (shard, entries, needed) in wanted {
             let key = manifest.shard_key(prefix, shard);
-            for read in plan_reads(&needed, policy) {
+            for read in plan_reads(&needed, &policy) {
                 let base = targets.len();
                 for i in read.records.clone() {
                     targets.push(Target {

@@ -325,6 +325,23 @@ impl Default for ReadPolicy {
     }
 }
 
+/// Pieces no smaller than this are worth a request of their own.
+const MIN_PIECE: u64 = 4 * 1024 * 1024;
+
+impl ReadPolicy {
+    /// The policy for a batch needing `total` bytes with `concurrency`
+    /// requests in flight: pieces of about `total / (2 * concurrency)` (at
+    /// least 4 MiB, at most `max_range`), so every connection is busy and
+    /// the first pieces arrive, and are scored, while later ones are read.
+    pub fn for_batch(&self, total: u64, concurrency: usize) -> Self {
+        let share = total / (2 * concurrency.max(1) as u64);
+        Self {
+            max_gap: self.max_gap,
+            max_range: share.clamp(MIN_PIECE.min(self.max_range), self.max_range),
+        }
+    }
+}
+
 /// Groups the needed byte ranges of consecutive records (ascending, not
 /// overlapping) into ranged reads: a record joins the current read when the
 /// gap before it is at most `max_gap` and the read stays within `max_range`.
@@ -419,5 +436,9 @@ mod tests {
         assert!(plan_reads(&[], &policy).is_empty());
         let huge = plan_reads(&[Range { start: 0, end: 500 }], &policy);
         assert_eq!(huge[0].bytes, 0..500, "one record larger than the limit");
+        let wide = ReadPolicy::default();
+        assert_eq!(wide.for_batch(800 << 20, 4).max_range, 64 << 20);
+        assert_eq!(wide.for_batch(80 << 20, 4).max_range, 10 << 20);
+        assert_eq!(wide.for_batch(1 << 20, 4).max_range, 4 << 20);
     }
 }
