@@ -6,12 +6,11 @@
 //!
 //! Also: [`LambdaTask`], a synchronous Lambda invocation as a Task resource of burst's ASL
 //! interpreter; [`stack`], a deployed stack as a client sees it; [`metrics`], CloudWatch
-//! embedded-metric-format lines; [`cost`], list-price estimates of a job.
+//! embedded-metric-format lines.
 //!
 //! This crate knows nothing about images or searches; it must not depend on `cds` or `cdsearch`.
 
 pub mod config;
-pub mod cost;
 pub mod dynamo;
 pub mod lambda;
 pub mod metrics;

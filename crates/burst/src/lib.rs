@@ -12,6 +12,7 @@ pub mod asl;
 pub mod attempts;
 pub mod backends;
 pub mod combine;
+pub mod cost;
 pub mod error;
 pub mod job;
 pub mod lenient;

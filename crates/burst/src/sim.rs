@@ -11,36 +11,10 @@
 use std::fmt;
 
 use crate::backends::EVENT_LIMIT_BYTES;
+use crate::cost::Prices;
 use crate::job::{JobRequest, ManagerEvent, MonitorState};
 use crate::manager::{describe_job, Deployment};
 use crate::plan::{Children, Plan};
-
-/// Prices in USD (us-east-1, on-demand, as published for 2024-2025).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Prices {
-    /// Per Lambda request.
-    pub lambda_request: f64,
-    /// Per Lambda GB-second (x86).
-    pub lambda_gb_second: f64,
-    /// Per Step Functions standard state transition.
-    pub sfn_transition: f64,
-    /// Per DynamoDB on-demand write request unit.
-    pub dynamo_write_unit: f64,
-    /// Per DynamoDB on-demand read request unit.
-    pub dynamo_read_unit: f64,
-}
-
-impl Default for Prices {
-    fn default() -> Self {
-        Prices {
-            lambda_request: 0.20 / 1e6,
-            lambda_gb_second: 0.000_016_666_7,
-            sfn_transition: 0.025 / 1000.0,
-            dynamo_write_unit: 1.25 / 1e6,
-            dynamo_read_unit: 0.25 / 1e6,
-        }
-    }
-}
 
 /// Parameters of the simulation.
 #[derive(Debug, Clone, PartialEq)]
@@ -248,8 +222,9 @@ pub fn simulate(plan: &Plan, p: &SimParams) -> SimRow {
         lambda_requests: requests * p.prices.lambda_request,
         lambda_compute: (worker_gb_secs + manager_gb_secs + monitor_gb_secs)
             * p.prices.lambda_gb_second,
-        step_functions: (polls * 3.0 + 4.0) * p.prices.sfn_transition,
-        dynamodb: write_units * p.prices.dynamo_write_unit + read_units * p.prices.dynamo_read_unit,
+        step_functions: (polls * 3.0 + 4.0) * p.prices.state_transition,
+        dynamodb: write_units * p.prices.dynamodb_write_unit
+            + read_units * p.prices.dynamodb_read_unit,
     };
     SimRow {
         workers: plan.num_batches,

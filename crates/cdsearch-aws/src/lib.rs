@@ -19,7 +19,7 @@ use burst_aws::{AwsClients, S3ObjectStore};
 use cdsearch::store::StoreResolver;
 
 pub use error::AwsError;
-pub use submit::{follow, name_masks, submit, FollowOptions, Submission, DEFAULT_BATCH_SIZE};
+pub use submit::{follow, name_masks, submit, FollowOptions, Submission};
 pub use upload::{library_parameters, plan_library_upload};
 
 /// Objects a search fetches at once from S3 (key lists, images, ranges).

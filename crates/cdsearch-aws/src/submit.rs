@@ -16,15 +16,12 @@ use burst::{
 use burst_aws::stack::{execution_state, ExecutionState, Stack};
 use burst_aws::{AwsClients, DynamoTaskTable, LambdaInvoker, S3ObjectStore, SfnStarter};
 use cds::pixel_match::MatchParams;
+use cdsearch::job::sizing::{libraries_batch_size, WorkerRates};
 use cdsearch::job::{search_request, LibraryParameters, SearchJobParameters, ShapeJobParameters};
 use cdsearch::results::SearchReport;
 
 use crate::AwsError;
 
-/// Targets per batch (worker) of a search on AWS when the caller does not
-/// say; the manager enlarges batches when a job would exceed its
-/// `maxParallelism` (3,000 workers).
-pub const DEFAULT_BATCH_SIZE: u64 = 100;
 /// Folder of the search bucket where submitted masks are stored.
 pub const MASKS_FOLDER: &str = "masks";
 
@@ -39,7 +36,8 @@ pub struct Submission {
     pub top: usize,
     /// The libraries searched, in order.
     pub libraries: Vec<LibraryParameters>,
-    /// Targets per worker; [`DEFAULT_BATCH_SIZE`] when `None`.
+    /// Targets per worker; when `None`, sized from the libraries' form
+    /// ([`cdsearch::job::sizing`]: about 1.5 s of worker time).
     pub batch_size: Option<u64>,
     /// The shape stage's settings.
     pub shape: ShapeJobParameters,
@@ -80,7 +78,9 @@ pub fn job_request(
         submission.top,
         submission.libraries.clone(),
     );
-    let batch_size = submission.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
+    let batch_size = submission
+        .batch_size
+        .unwrap_or_else(|| libraries_batch_size(&submission.libraries, &WorkerRates::default()));
     let mut request = search_request(&params, &submission.shape, batch_size)?;
     request.worker_function_name = stack.functions.worker.clone();
     request.combiner_function_name = stack.functions.combiner.clone();
@@ -234,6 +234,7 @@ pub fn name_masks(report: &mut SearchReport, names: &[String]) {
 mod tests {
     use super::*;
     use burst_aws::stack::StackFunctions;
+    use cdsearch::job::sizing::{batch_size, LibraryForm};
 
     fn stack() -> Stack {
         Stack {
@@ -276,7 +277,11 @@ mod tests {
         assert_eq!(request.combiner_function_name, "cds-combiner");
         assert_eq!(request.job_id.as_deref(), Some("j1"));
         assert_eq!((request.start_index, request.end_index), (0, 250));
-        assert_eq!(request.batch_size, DEFAULT_BATCH_SIZE);
+        assert_eq!(
+            request.batch_size,
+            batch_size(LibraryForm::Images, &WorkerRates::default()),
+            "sized for one object per image"
+        );
         let params: SearchJobParameters =
             serde_json::from_value(request.job_parameters.clone()).unwrap();
         assert_eq!(params.search_bucket, "searches");

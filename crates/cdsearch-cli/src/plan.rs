@@ -1,10 +1,25 @@
-//! `cdsearch plan`: the spawn tree of a job and a simulation of its fan-out
-//! on AWS Lambda (start-up time and cost per tree depth).
+//! `cdsearch plan`: what a search of N targets takes on AWS Lambda for each
+//! library form (batch size, workers, GETs, bytes, time, cost, from the
+//! measured worker rates), the spawn tree of a job, and a simulation of its
+//! fan-out per tree depth.
 
 use anyhow::Context;
 use burst::plan::Plan;
 use burst::sim::{describe_tree, fanout_table, SimParams};
-use clap::Args;
+use cdsearch::job::sizing::{estimate_search, LibraryForm, SearchEstimate, WorkerRates};
+use cdsearch::store::shards::DEFAULT_SHARD_TARGETS;
+use clap::{Args, ValueEnum};
+
+/// Library forms to plan for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormArg {
+    /// Index shards (`cdsearch library upload --format index`).
+    Index,
+    /// One object per image (`--format images`).
+    Images,
+    /// Both, side by side.
+    Both,
+}
 
 /// Options of `cdsearch plan`.
 #[derive(Debug, Args)]
@@ -12,9 +27,24 @@ pub struct PlanArgs {
     /// Number of items (targets) of the job.
     #[arg(long, default_value_t = 1_000_000)]
     items: u64,
-    /// Requested items per batch (grown so that batches stay within --max-parallelism).
-    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
-    batch_size: u64,
+    /// Library form(s) to estimate a search for.
+    #[arg(long, value_enum, default_value_t = FormArg::Both)]
+    library_format: FormArg,
+    /// Targets per index shard.
+    #[arg(long, default_value_t = DEFAULT_SHARD_TARGETS)]
+    shard_targets: u64,
+    /// Targets one worker searches per second from index shards (measured:
+    /// `cargo bench -p benchmarks --bench store_batch`).
+    #[arg(long, default_value_t = WorkerRates::default().index_per_sec)]
+    index_rate: f64,
+    /// Targets one worker searches per second from one object per image.
+    #[arg(long, default_value_t = WorkerRates::default().images_per_sec)]
+    images_rate: f64,
+    /// Requested items per batch of the spawn tree shown below the estimate
+    /// (grown so that batches stay within --max-parallelism); by default the
+    /// batch size of the first form's estimate.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    batch_size: Option<u64>,
     /// Cap on the number of batches (workers).
     #[arg(long, default_value_t = burst::DEFAULT_MAX_PARALLELISM)]
     max_parallelism: u64,
@@ -38,11 +68,58 @@ pub struct PlanArgs {
     account_concurrency: u64,
 }
 
+/// Prints the estimates of a search, one line per form.
+fn print_estimates(estimates: &[SearchEstimate]) {
+    println!(
+        "{:<20} {:>7} {:>7} {:>10} {:>9} {:>8} {:>8} {:>9}",
+        "library form", "batch", "workers", "GETs", "GB read", "worker s", "job s", "USD"
+    );
+    for e in estimates {
+        let form = match e.form {
+            LibraryForm::Index { shard_targets } => format!("index ({shard_targets}/shard)"),
+            LibraryForm::Images => "object per image".into(),
+        };
+        println!(
+            "{:<20} {:>7} {:>7} {:>10} {:>9.1} {:>8.2} {:>8.1} {:>9.4}",
+            form,
+            e.batch_size,
+            e.plan.num_batches,
+            e.gets,
+            e.bytes / 1e9,
+            e.worker_secs,
+            e.job_secs,
+            e.cost.total_usd
+        );
+    }
+    println!(
+        "(workers on one vCPU; S3 GETs at $0.0004 per 1,000; rates and prices as `cdsearch plan \
+         --help` says)\n"
+    );
+}
+
 /// Runs `cdsearch plan`.
 pub fn run(args: PlanArgs) -> anyhow::Result<()> {
+    let rates = WorkerRates {
+        index_per_sec: args.index_rate,
+        images_per_sec: args.images_rate,
+        ..WorkerRates::default()
+    };
+    let index = LibraryForm::Index {
+        shard_targets: args.shard_targets.max(1),
+    };
+    let forms = match args.library_format {
+        FormArg::Index => vec![index],
+        FormArg::Images => vec![LibraryForm::Images],
+        FormArg::Both => vec![index, LibraryForm::Images],
+    };
+    let estimates: Vec<SearchEstimate> = forms
+        .iter()
+        .map(|&form| estimate_search(args.items, form, &rates))
+        .collect();
+    print_estimates(&estimates);
     let plan = Plan::compute(
         0..args.items,
-        args.batch_size,
+        args.batch_size.unwrap_or(estimates[0].batch_size),
         args.max_parallelism,
         args.levels,
         None,

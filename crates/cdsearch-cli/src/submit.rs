@@ -13,9 +13,7 @@ use burst_aws::stack::{
 use burst_aws::S3ObjectStore;
 use cdsearch::job::{outcome_report, prepare_mask};
 use cdsearch::progress::Progress;
-use cdsearch_aws::{
-    follow, library_parameters, name_masks, submit, FollowOptions, Submission, DEFAULT_BATCH_SIZE,
-};
+use cdsearch_aws::{follow, library_parameters, name_masks, submit, FollowOptions, Submission};
 use clap::Args;
 use serde_json::json;
 
@@ -104,10 +102,11 @@ pub struct SubmitArgs {
     bucket: String,
     #[command(flatten)]
     stack: StackArgs,
-    /// Targets per worker (the stack caps the job at 3,000 workers by enlarging batches).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_BATCH_SIZE,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    batch_size: u64,
+    /// Targets per worker; by default about 1.5 s of worker time for the libraries' form (2,048
+    /// for index shards, 750 for one object per image; see `cdsearch plan`). The stack caps a
+    /// job at 3,000 workers by enlarging batches.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    batch_size: Option<u64>,
     /// Follow the job and print its ranked hits; without it, print the job's id and where its
     /// outcome will be stored, and return.
     #[arg(long)]
@@ -151,7 +150,7 @@ pub fn run(args: SubmitArgs) -> anyhow::Result<()> {
             params,
             top: args.search.top,
             libraries,
-            batch_size: Some(args.batch_size),
+            batch_size: args.batch_size,
             shape: args.search.shape_parameters(),
         };
         let request = submit(&clients, &stack, &submission)

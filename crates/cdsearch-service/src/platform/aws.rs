@@ -25,7 +25,9 @@ use async_trait::async_trait;
 use burst::time::now_ms;
 use burst::{BackendError, Backends, ObjectStore};
 use cdsearch::hash::fnv1a;
+use cdsearch::job::sizing::{libraries_batch_size, WorkerRates};
 use cdsearch::job::LibraryParameters;
+use cdsearch::store::index_upload::read_manifest;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
@@ -38,10 +40,6 @@ use crate::searches::Submission;
 /// Environment variable holding the libraries offered, as a JSON array of
 /// [`AwsLibrary`].
 pub const LIBRARIES_VAR: &str = "CDSEARCH_LIBRARIES";
-
-/// Targets per batch of a search job (the manager enlarges it if a job would
-/// exceed its maximum parallelism).
-pub const BATCH_SIZE: u64 = 100;
 
 /// A library in NeuronBridge's S3 layout.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,20 +191,28 @@ impl AwsPlatform {
         }
     }
 
+    /// The job's parameters of library `name`: as an index when its folder
+    /// holds an index manifest (one small GET per search), else as
+    /// NeuronBridge's layout with the configured size.
+    async fn library_parameters(&self, name: &str) -> Result<LibraryParameters, String> {
+        let l = self.library(name).map_err(|e| e.to_string())?;
+        let store = (self.buckets)(&l.bucket);
+        let manifest = read_manifest(store.as_ref(), &l.folder)
+            .await
+            .map_err(|e| format!("library {name}: {e}"))?;
+        let lsize = manifest.as_ref().map_or(l.lsize, |m| m.targets);
+        let mut library = LibraryParameters::in_store(&l.name, &l.bucket, &l.folder, lsize);
+        library.index = manifest;
+        Ok(library)
+    }
+
     /// Starts the job of `record` by invoking the manager with its request.
     async fn start(&self, record: &SearchRecord) -> Result<(), String> {
-        let libraries = record
-            .params
-            .libraries
-            .iter()
-            .map(|name| {
-                let l = self.library(name)?;
-                Ok(LibraryParameters::in_store(
-                    &l.name, &l.bucket, &l.folder, l.lsize,
-                ))
-            })
-            .collect::<Result<_, ApiError>>()
-            .map_err(|e| e.to_string())?;
+        let mut libraries = Vec::with_capacity(record.params.libraries.len());
+        for name in &record.params.libraries {
+            libraries.push(self.library_parameters(name).await?);
+        }
+        let batch_size = libraries_batch_size(&libraries, &WorkerRates::default());
         let mask_keys = record
             .masks
             .iter()
@@ -214,7 +220,7 @@ impl AwsPlatform {
             .collect();
         let mut request = record
             .params
-            .job_request(&self.search_bucket, mask_keys, libraries, BATCH_SIZE)
+            .job_request(&self.search_bucket, mask_keys, libraries, batch_size)
             .map_err(|e| e.to_string())?;
         request.job_id = Some(record.id.clone());
         request.search_timeout_secs = self.search_timeout.as_secs_f64();

@@ -18,6 +18,7 @@
 mod combiner;
 mod params;
 mod resolver;
+pub mod sizing;
 mod sources;
 mod worker;
 

@@ -33,9 +33,11 @@ pub struct StoreResolver {
 }
 
 /// Ranged reads of index shards in flight per batch, at most: with pieces of
-/// a sixteenth of the batch, 8 keep a batch's requests few (S3 bills each)
-/// while the first pieces are scored as the others arrive.
-pub const INDEX_CONCURRENCY: usize = 8;
+/// an eighth of the batch ([`ReadPolicy::for_batch`]), a batch makes about 8
+/// requests (S3 bills each; a million-target search stays under 5,000), 4
+/// connections keep a function's network busy (4 x 90 MB/s), and the first
+/// pieces are scored while the others arrive.
+pub const INDEX_CONCURRENCY: usize = 4;
 
 impl StoreResolver {
     /// A resolver mapping bucket names to stores with `stores`, with up to

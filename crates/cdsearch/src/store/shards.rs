@@ -35,7 +35,7 @@ pub const MANIFEST_FORMAT: &str = "cdsearch-index-shards";
 /// Version of the manifest and table-of-contents objects.
 pub const MANIFEST_VERSION: u32 = 1;
 /// Targets per shard unless the uploader says otherwise.
-pub const DEFAULT_SHARD_TARGETS: u64 = 2048;
+pub const DEFAULT_SHARD_TARGETS: u64 = 1024;
 /// First bytes of a table-of-contents object.
 const TOC_MAGIC: &[u8; 8] = b"CDSSTOC1";
 /// Bytes of a table-of-contents object's header.
