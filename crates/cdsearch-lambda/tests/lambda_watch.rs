@@ -291,3 +291,68 @@ async fn the_emulator_answers_event_invocations_only_after_they_ran() {
     let body: Value = answer.json().await.expect("a JSON error");
     assert_eq!(body["errorType"], "Burst.Malformed", "{body}");
 }
+
+/// Per hit: (file name, matching pixels, mirrored), names without their folders.
+fn hits_by_file(report: &SearchReport) -> Vec<(String, i64, bool)> {
+    report.masks[0]
+        .results
+        .iter()
+        .map(|h| {
+            let name = h.image_name.rsplit('/').next().unwrap().to_owned();
+            (name, h.matching_pixels, h.mirrored)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_library_stored_as_index_shards_is_searched_by_the_lambda_worker_with_ranged_reads() {
+    use cdsearch::index::Codec;
+    use cdsearch::store::describe_library;
+    use cdsearch::store::index_upload::{upload_index, IndexSource, IndexUploadOptions};
+
+    let plan = support::stack::sample_library(LIBRARY_PREFIX);
+    let masks = [(MASK_KEY, mask_file())];
+    let Some(stack) = Stack::start("index_job", StackOptions::default(), &plan, &masks).await
+    else {
+        return;
+    };
+    let library: Arc<dyn ObjectStore> = Arc::new(burst_aws::S3ObjectStore::new(
+        &stack.backends.clients,
+        LIBRARY_BUCKET,
+    ));
+    let entries = cdsearch::library::discover(&[support::repo_root().join("sample/library")])
+        .expect("the sample library");
+    let index_prefix = "JRC2018_Unisex_20x_HR/sample_index";
+    let options = IndexUploadOptions {
+        prefix: index_prefix.into(),
+        shard_targets: 3,
+        item_prefixes: 100,
+        images: false,
+        concurrency: 2,
+    };
+    let source = IndexSource::Images(&entries, Codec::Stored);
+    upload_index(library.clone(), source, &options, Arc::new(|_| ()))
+        .await
+        .expect("index upload to moto");
+    let mut params = parameters(&plan);
+    params.libraries[0] =
+        describe_library(library.as_ref(), LIBRARY_BUCKET, index_prefix, "sample")
+            .await
+            .expect("the index is described from its manifest");
+    assert!(params.libraries[0].index.is_some());
+
+    let run = stack.run(start_event(&params), JOB_TIMEOUT).await;
+    assert_eq!(run.outcome.state, JobState::Succeeded, "{:?}", run.outcome);
+    let report = outcome_report(&run.outcome).expect("a search report");
+    assert_golden(&report, &plan);
+    let images = local_report(&plan, &parameters(&plan)).await;
+    assert_eq!(hits_by_file(&report), hits_by_file(&images));
+    assert_eq!((report.targets, report.searched), (8, 8));
+    // 4 batches of 2 over shards of 3: each reads its tables of contents and ranged pieces.
+    assert!(
+        report.reads.requests >= 4 && report.reads.requests <= 16,
+        "{:?}",
+        report.reads
+    );
+    assert!(report.reads.bytes > 0);
+}
