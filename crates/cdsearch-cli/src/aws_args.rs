@@ -46,3 +46,39 @@ pub fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     use anyhow::Context;
     tokio::runtime::Runtime::new().context("cannot start the async runtime")
 }
+
+/// A library in a bucket, described once: its job parameters (index manifest
+/// or size), the store of its bucket, and the clients.
+pub struct BucketLibrary {
+    /// Its parameters in jobs.
+    pub params: cdsearch::job::LibraryParameters,
+    /// The store of its bucket.
+    pub store: std::sync::Arc<dyn burst::ObjectStore>,
+    /// The AWS clients it was read with.
+    pub clients: AwsClients,
+}
+
+/// Describes the library at `prefix` of `bucket` as `name` (its index
+/// manifest, else its key list), naming it in the error.
+pub fn describe_bucket_library(
+    tokio: &tokio::runtime::Runtime,
+    aws: &AwsArgs,
+    bucket: &str,
+    prefix: &str,
+    name: &str,
+) -> anyhow::Result<BucketLibrary> {
+    use anyhow::Context;
+    tokio.block_on(async {
+        let clients = aws.clients().await;
+        let store: std::sync::Arc<dyn burst::ObjectStore> =
+            std::sync::Arc::new(burst_aws::S3ObjectStore::new(&clients, bucket));
+        let params = cdsearch::store::describe_library(store.as_ref(), bucket, prefix, name)
+            .await
+            .with_context(|| format!("library s3://{bucket}/{prefix}"))?;
+        Ok(BucketLibrary {
+            params,
+            store,
+            clients,
+        })
+    })
+}

@@ -12,6 +12,7 @@ mod library;
 mod output;
 mod plan;
 mod progress_bar;
+mod s3_url;
 mod search;
 mod search_flags;
 mod serve;

@@ -2,6 +2,7 @@
 
 use crate::output::{print_report, warn_incomplete};
 use crate::progress_bar::Bar;
+use crate::s3_url::s3_url;
 use crate::search_flags::SearchFlags;
 use anyhow::{bail, Context};
 use cds::pixel_match::MatchParams;
@@ -64,9 +65,7 @@ pub struct SearchArgs {
 /// The bucket and prefix of an `s3://BUCKET/PREFIX` library argument.
 fn s3_library(paths: &[PathBuf]) -> Option<(String, String)> {
     let [path] = paths else { return None };
-    let rest = path.to_str()?.strip_prefix("s3://")?;
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    Some((bucket.to_owned(), prefix.trim_end_matches('/').to_owned()))
+    s3_url(path.to_str()?)
 }
 
 /// A library opened for a search.
@@ -128,16 +127,12 @@ fn bucket_library(
     bucket: &str,
     prefix: &str,
 ) -> anyhow::Result<(LocalResolver, LibraryParameters)> {
-    let (resolver, library) = tokio.block_on(async {
-        let clients = args.aws.clients().await;
-        let store = burst_aws::S3ObjectStore::new(&clients, bucket);
-        let library = cdsearch::store::describe_library(&store, bucket, prefix, LIBRARY_NAME).await;
-        (cdsearch_aws::s3_library_resolver(&clients), library)
-    });
-    let library = library.with_context(|| format!("library s3://{bucket}/{prefix}"))?;
+    let library =
+        crate::aws_args::describe_bucket_library(tokio, &args.aws, bucket, prefix, LIBRARY_NAME)?;
+    let resolver = cdsearch_aws::s3_library_resolver(&library.clients);
     Ok((
         LocalResolver::new(Default::default()).with_remote(Arc::new(resolver)),
-        library,
+        library.params,
     ))
 }
 

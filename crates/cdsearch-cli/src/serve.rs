@@ -1,9 +1,10 @@
 //! `cdsearch serve`: the search service (HTTP API and web client) on a local port.
 
+use crate::s3_url::s3_url;
 use crate::search::Runtime;
 use anyhow::{bail, Context};
 use cdsearch_service::{
-    ApiConfig, ApiKeys, DirectRunner, JobRunner, Limits, SearchRunner, Service,
+    ApiConfig, ApiKeys, DirectRunner, JobRunner, Limits, SearchRunner, Service, StoreLibrary,
 };
 use clap::Args;
 use std::path::PathBuf;
@@ -19,8 +20,10 @@ pub struct ServeArgs {
     /// Directory where searches and results are stored (created if missing).
     #[arg(long, default_value = "cdsearch-data")]
     data_dir: PathBuf,
-    /// A library to offer, as NAME=DIR (repeatable). Default: sample=sample/library.
-    #[arg(long = "library", value_name = "NAME=DIR")]
+    /// A library to offer, as NAME=DIR or (built with the `aws` feature)
+    /// NAME=s3://BUCKET/PREFIX, a library `cdsearch library upload` wrote, in
+    /// either form (repeatable). Default: sample=sample/library.
+    #[arg(long = "library", value_name = "NAME=DIR|NAME=s3://BUCKET/PREFIX")]
     libraries: Vec<String>,
     /// Directory of stored masks that searches may reference. Default: sample/masks.
     #[arg(long = "masks", value_name = "DIR")]
@@ -56,26 +59,65 @@ pub struct ServeArgs {
     /// parallel loop. Both give the same ranking.
     #[arg(long, value_enum, default_value_t = Runtime::Local)]
     runtime: Runtime,
+    /// Where AWS is, for `s3://` libraries.
+    #[cfg(feature = "aws")]
+    #[command(flatten)]
+    aws: crate::aws_args::AwsArgs,
 }
 
-/// `NAME=DIR` → (name, dir).
-fn parse_library(spec: &str) -> anyhow::Result<(String, Vec<PathBuf>)> {
+/// `NAME=DIR` or `NAME=s3://...` → (name, where).
+fn parse_library(spec: &str) -> anyhow::Result<(&str, &str)> {
     match spec.split_once('=') {
-        Some((name, dir)) if !name.is_empty() && !dir.is_empty() && !name.contains('/') => {
-            Ok((name.to_owned(), vec![PathBuf::from(dir)]))
+        Some((name, place)) if !name.is_empty() && !place.is_empty() && !name.contains('/') => {
+            Ok((name, place))
         }
-        _ => bail!("invalid --library {spec:?}: expected NAME=DIR (a name without '/')"),
+        _ => bail!(
+            "invalid --library {spec:?}: expected NAME=DIR or NAME=s3://BUCKET/PREFIX (a name \
+             without '/')"
+        ),
     }
+}
+
+/// The library `name` at `s3://bucket/prefix`, described once.
+#[cfg(feature = "aws")]
+fn store_library(
+    args: &ServeArgs,
+    name: &str,
+    (bucket, prefix): (String, String),
+) -> anyhow::Result<StoreLibrary> {
+    let tokio = crate::aws_args::tokio_runtime()?;
+    let library =
+        crate::aws_args::describe_bucket_library(&tokio, &args.aws, &bucket, &prefix, name)?;
+    Ok(StoreLibrary {
+        params: library.params,
+        store: library.store,
+    })
+}
+
+/// Without AWS support, a library in a bucket is refused by name.
+#[cfg(not(feature = "aws"))]
+fn store_library(
+    _args: &ServeArgs,
+    name: &str,
+    (bucket, prefix): (String, String),
+) -> anyhow::Result<StoreLibrary> {
+    bail!(
+        "--library {name}=s3://{bucket}/{prefix}: this cdsearch was built without AWS support; \
+         build it with the `aws` feature (cargo install --path crates/cdsearch-cli --features aws)"
+    )
 }
 
 impl ServeArgs {
     fn config(&self) -> anyhow::Result<(ApiConfig, Option<String>)> {
-        let mut libraries = self
-            .libraries
-            .iter()
-            .map(|s| parse_library(s))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        if libraries.is_empty() {
+        let (mut libraries, mut store_libraries) = (Vec::new(), Vec::new());
+        for spec in &self.libraries {
+            let (name, place) = parse_library(spec)?;
+            match s3_url(place) {
+                Some(url) => store_libraries.push(store_library(self, name, url)?),
+                None => libraries.push((name.to_owned(), vec![PathBuf::from(place)])),
+            }
+        }
+        if libraries.is_empty() && store_libraries.is_empty() {
             libraries.push(("sample".to_owned(), vec![PathBuf::from("sample/library")]));
         }
         let masks = if self.masks.is_empty() && PathBuf::from("sample/masks").is_dir() {
@@ -107,6 +149,7 @@ impl ServeArgs {
         let config = ApiConfig {
             data_dir: self.data_dir.clone(),
             libraries,
+            store_libraries,
             masks,
             keys,
             limits,

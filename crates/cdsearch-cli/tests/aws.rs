@@ -3,6 +3,7 @@
 //! key-list copy with the same hits as a local search, and a submitted job started on the
 //! stack's manager and followed to its outcome.
 
+mod api_common;
 #[path = "../../burst-aws/tests/common/mod.rs"]
 mod common;
 
@@ -757,5 +758,79 @@ async fn a_library_in_a_bucket_is_searched_from_here_in_either_form() {
     assert!(
         err.contains("lib/none") && err.contains("manifest") && err.contains("key list"),
         "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_searches_a_library_in_a_bucket_as_its_directory() {
+    use api_common::{
+        cli_hits, config, job_runner, mask_bytes, page_hits, TestServer, ALICE, MASK,
+    };
+    use cdsearch_service::{Limits, StoreLibrary};
+
+    let moto = Moto::start().await;
+    let clients = moto.clients().await;
+    create_buckets(&clients).await;
+    let dir = sample("library");
+    cdsearch(
+        &moto,
+        &[
+            "library",
+            "upload",
+            dir.to_str().unwrap(),
+            "--bucket",
+            LIBRARIES,
+            "--prefix",
+            "lib/both",
+            "--format",
+            "both",
+            "--shard-targets",
+            "3",
+        ],
+    );
+    let store: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(&clients, LIBRARIES));
+    let params = cdsearch::store::describe_library(store.as_ref(), LIBRARIES, "lib/both", "cloud")
+        .await
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut config = config(data.path(), Limits::default());
+    config.libraries.clear();
+    config.store_libraries.push(StoreLibrary { params, store });
+    let server = TestServer::open(config, job_runner(data.path())).await;
+
+    let libraries = server.get_json(ALICE, "/libraries").await;
+    assert_eq!(libraries[0]["name"], "cloud");
+    assert_eq!(libraries[0]["imageCount"], 8);
+    let r = server
+        .submit(
+            ALICE,
+            &serde_json::json!({"libraries": ["cloud"]}),
+            &[(MASK, mask_bytes(MASK))],
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let done = server.wait(ALICE, &id).await;
+    assert_eq!(done["status"], "done", "{done}");
+    let results = server
+        .get_json(ALICE, &format!("/searches/{id}/results"))
+        .await;
+    let mask = &results["masks"][0];
+    assert_eq!(
+        page_hits(mask),
+        cli_hits(MASK, 500),
+        "as `cdsearch search` over the directory"
+    );
+    assert_eq!(mask["results"][0]["libraryName"], "cloud");
+    let image = server
+        .get(ALICE, "/libraries/cloud/thumbnails/12191_JRC2018U.tif")
+        .await;
+    assert_eq!(
+        image.status(),
+        200,
+        "the images beside the index serve thumbnails"
     );
 }

@@ -1,9 +1,13 @@
-//! The named image collections a server offers: the target libraries and the
-//! stored masks, each listed once at start-up from local directories.
+//! The named image collections a server offers: the target libraries (local
+//! directories listed once at start-up, or libraries in an object store
+//! described once at start-up) and the stored masks.
 
+use burst::ObjectStore;
 use cds::pixel_match::CodedTarget;
+use cdsearch::job::LibraryParameters;
 use cdsearch::library::{discover, LibraryEntry, LibraryError};
 use cdsearch::search::{FileLibrary, TargetError, TargetNeed, TargetSource};
+use cdsearch::store::layout::item_key_among;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -78,23 +82,90 @@ impl TargetSource for Collection {
     }
 }
 
+/// A library in an object store (e.g. `s3://bucket/prefix`), searched through
+/// the object-store reader of the Lambda worker.
+#[derive(Clone)]
+pub struct StoreLibrary {
+    /// Its parameters in jobs (name, bucket, folder, size, index manifest).
+    pub params: LibraryParameters,
+    /// The store of its bucket.
+    pub store: Arc<dyn ObjectStore>,
+}
+
+impl std::fmt::Debug for StoreLibrary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreLibrary")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoreLibrary {
+    /// The object key of image `image` (its name in results), when the
+    /// library keeps its images: the name itself in NeuronBridge's layout,
+    /// its item key beside an index that keeps them.
+    pub fn image_key(&self, image: &str) -> Option<String> {
+        match &self.params.index {
+            None => Some(image.to_owned()),
+            Some(index) if index.images => Some(item_key_among(
+                &self.params.searched_neurons_folder,
+                image,
+                index.item_prefixes,
+            )),
+            Some(_) => None,
+        }
+    }
+}
+
+/// A library a server offers.
+#[derive(Clone, Debug)]
+pub enum ServedLibrary {
+    /// Image files on this machine.
+    Files(Arc<Collection>),
+    /// A library in an object store.
+    Store(Arc<StoreLibrary>),
+}
+
+impl ServedLibrary {
+    /// Its name in requests and results.
+    pub fn name(&self) -> &str {
+        match self {
+            ServedLibrary::Files(c) => c.name(),
+            ServedLibrary::Store(s) => &s.params.library_name,
+        }
+    }
+
+    /// Its number of targets.
+    pub fn len(&self) -> usize {
+        match self {
+            ServedLibrary::Files(c) => c.entries().len(),
+            ServedLibrary::Store(s) => s.params.lsize as usize,
+        }
+    }
+
+    /// Whether it has no targets.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Everything a server can search with and in.
 #[derive(Clone, Debug)]
 pub struct Catalog {
     /// Target libraries, in the order configured.
-    pub libraries: Vec<Arc<Collection>>,
+    pub libraries: Vec<ServedLibrary>,
     /// Masks stored on the server that searches may reference by name.
     pub masks: Collection,
 }
 
 impl Catalog {
     /// The library named `name`.
-    pub fn library(&self, name: &str) -> Option<&Arc<Collection>> {
-        self.libraries.iter().find(|l| l.name == name)
+    pub fn library(&self, name: &str) -> Option<&ServedLibrary> {
+        self.libraries.iter().find(|l| l.name() == name)
     }
 
     /// The names of the libraries.
     pub fn library_names(&self) -> Vec<String> {
-        self.libraries.iter().map(|l| l.name.clone()).collect()
+        self.libraries.iter().map(|l| l.name().to_owned()).collect()
     }
 }

@@ -36,7 +36,8 @@ pub use runner::{DirectRunner, JobRunner, SearchRunner};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::Router;
-use catalog::{Catalog, Collection};
+pub use catalog::StoreLibrary;
+use catalog::{Catalog, Collection, ServedLibrary};
 use limits::RateLimiter;
 use platform::LocalPlatform as Local;
 use searches::Searches;
@@ -51,6 +52,8 @@ pub struct ApiConfig {
     pub data_dir: PathBuf,
     /// Target libraries: name and directories (or image files).
     pub libraries: Vec<(String, Vec<PathBuf>)>,
+    /// Libraries in object stores, offered after the local ones.
+    pub store_libraries: Vec<StoreLibrary>,
     /// Directories (or files) of the stored masks searches may reference.
     pub masks: Vec<PathBuf>,
     /// The API keys.
@@ -103,11 +106,17 @@ impl Service {
                 source,
             })
         };
-        let libraries = config
+        let mut libraries = config
             .libraries
             .iter()
-            .map(|(name, paths)| collection(name, paths).map(Arc::new))
-            .collect::<Result<_, _>>()?;
+            .map(|(name, paths)| collection(name, paths).map(|c| ServedLibrary::Files(Arc::new(c))))
+            .collect::<Result<Vec<_>, _>>()?;
+        libraries.extend(
+            config
+                .store_libraries
+                .iter()
+                .map(|l| ServedLibrary::Store(Arc::new(l.clone()))),
+        );
         let catalog = Arc::new(Catalog {
             libraries,
             masks: collection("masks", &config.masks)?,

@@ -366,7 +366,7 @@ impl Runner {
             .libraries
             .iter()
             .map(|name| {
-                self.catalog.library(name).map(Arc::clone).ok_or_else(|| {
+                self.catalog.library(name).cloned().ok_or_else(|| {
                     RunError::Failed(format!("library {name:?} is no longer served"))
                 })
             })

@@ -1,6 +1,9 @@
 //! A test server on 127.0.0.1 (free port, temporary data directory) over the
 //! sample library, and an HTTP client for it.
 
+// Each test crate that includes this module uses part of it.
+#![allow(dead_code)]
+
 use cdsearch_service::{ApiConfig, ApiKeys, JobRunner, Limits, SearchRunner, Service};
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
@@ -52,6 +55,7 @@ pub fn config(data_dir: &Path, limits: Limits) -> ApiConfig {
     ApiConfig {
         data_dir: data_dir.to_path_buf(),
         libraries: vec![("sample".into(), vec![crate_path("../../sample/library")])],
+        store_libraries: Vec::new(),
         masks: vec![crate_path("../../sample/masks")],
         keys,
         limits,

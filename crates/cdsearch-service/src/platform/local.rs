@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{blocking, ImageData, SearchPlatform};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, ServedLibrary};
 use crate::error::ApiError;
 use crate::model::{LibraryView, MaskInfo, SearchOutcome, SearchRecord};
 use crate::runner::SHAPE_UNSUPPORTED;
@@ -35,7 +35,7 @@ impl SearchPlatform for LocalPlatform {
             .iter()
             .map(|l| LibraryView {
                 name: l.name().to_owned(),
-                image_count: l.entries().len(),
+                image_count: l.len(),
             })
             .collect()
     }
@@ -49,10 +49,29 @@ impl SearchPlatform for LocalPlatform {
             .catalog
             .library(library)
             .ok_or_else(|| ApiError::NotFound(format!("no library {library:?}")))?;
-        let entry = lib.get(image).ok_or_else(|| {
-            ApiError::NotFound(format!("no image {image:?} in library {library:?}"))
-        })?;
-        Ok(ImageData::File(entry.path.clone()))
+        let missing = || ApiError::NotFound(format!("no image {image:?} in library {library:?}"));
+        match lib {
+            ServedLibrary::Files(files) => {
+                let entry = files.get(image).ok_or_else(missing)?;
+                Ok(ImageData::File(entry.path.clone()))
+            }
+            ServedLibrary::Store(store) => {
+                let key = store.image_key(image).ok_or_else(|| {
+                    ApiError::NotFound(format!(
+                        "library {library:?} is stored as an index without its images: no image \
+                         to show (upload it with `--format both` to keep them)"
+                    ))
+                })?;
+                let bytes = store.store.get(&key).await.map_err(|e| match e {
+                    burst::BackendError::NotFound(_) => missing(),
+                    e => ApiError::Internal(format!("library {library:?}: {e}")),
+                })?;
+                Ok(ImageData::Fetched {
+                    name: image.into(),
+                    bytes,
+                })
+            }
+        }
     }
 
     async fn stored_mask(&self, name: &str) -> Result<ImageData, ApiError> {

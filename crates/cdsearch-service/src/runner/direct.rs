@@ -8,6 +8,7 @@ use cdsearch::progress::Progress;
 use cdsearch::search::{search, Mask, SearchOptions, TargetError, TargetNeed, TargetSource};
 
 use super::{RunError, SearchJob, SearchRunner};
+use crate::catalog::ServedLibrary;
 use crate::model::{ApiHit, MaskOutcome, SearchOutcome, SkippedTarget};
 use crate::outcome::rank_hits;
 
@@ -29,6 +30,18 @@ impl SearchRunner for DirectRunner {
         if job.params.shape {
             return Err(RunError::Failed(SHAPE_UNSUPPORTED.into()));
         }
+        let libraries = job
+            .libraries
+            .iter()
+            .map(|library| match library {
+                ServedLibrary::Files(files) => Ok(files.clone()),
+                ServedLibrary::Store(_) => Err(RunError::Failed(format!(
+                    "library {} is in an object store, which `--runtime direct` does not read; \
+                     start the server with `--runtime local` (the default) to search it",
+                    library.name()
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let masks = job
             .masks
             .iter()
@@ -44,7 +57,7 @@ impl SearchRunner for DirectRunner {
             params: job.params.match_params(0),
             top: job.params.max_results_per_mask,
         };
-        let total = job.libraries.iter().map(|l| l.entries().len() as u64).sum();
+        let total = libraries.iter().map(|l| l.entries().len() as u64).sum();
         progress.start(total);
         let counted = Advance(progress);
         let mut outcome = SearchOutcome {
@@ -60,7 +73,7 @@ impl SearchRunner for DirectRunner {
             searched: 0,
             skipped: Vec::new(),
         };
-        for library in &job.libraries {
+        for library in &libraries {
             let source = Deadline {
                 inner: library.as_ref(),
                 deadline: job.deadline,

@@ -7,7 +7,7 @@
 //! with their library's name inside the job so that the combined hits say
 //! which library each came from.
 
-use crate::catalog::Collection;
+use crate::catalog::{Collection, ServedLibrary};
 use crate::model::SearchOutcome;
 use crate::outcome::outcome_of_job;
 use crate::runner::{RunError, SearchJob, SearchRunner};
@@ -19,8 +19,10 @@ use cdsearch::job::{
     local_batch_size, local_runtime, LibraryParameters, LibraryResolver, LocalResolver, SubSource,
 };
 use cdsearch::progress::Progress;
+use cdsearch::results::ReadStats;
 use cdsearch::search::{TargetError, TargetNeed, TargetSource};
 use cdsearch::shape_stage::{FileShapeImages, ShapeBytes, ShapeImageSource};
+use cdsearch::store::StoreResolver;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
@@ -139,7 +141,12 @@ impl SearchRunner for JobRunner {
         let libraries: Vec<LibraryParameters> = job
             .libraries
             .iter()
-            .map(|l| LibraryParameters::local(l.name(), l.entries().len() as u64))
+            .map(|l| match l {
+                ServedLibrary::Files(files) => {
+                    LibraryParameters::local(l.name(), files.entries().len() as u64)
+                }
+                ServedLibrary::Store(store) => store.params.clone(),
+            })
             .collect();
         let total = libraries.iter().map(|l| l.lsize).sum();
         let mut request = job
@@ -241,18 +248,56 @@ impl TargetSource for Tagged {
     }
 }
 
+/// A library in an object store with its names tagged like the files'.
+struct TaggedStore {
+    inner: Box<dyn TargetSource + Send>,
+    names: Vec<String>,
+}
+
+impl TargetSource for TaggedStore {
+    fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    fn name(&self, index: usize) -> &str {
+        &self.names[index]
+    }
+
+    fn load_into(
+        &self,
+        index: usize,
+        need: &TargetNeed,
+        out: &mut CodedTarget,
+    ) -> Result<(), TargetError> {
+        self.inner.load_into(index, need, out)
+    }
+
+    fn chunks(&self) -> Vec<Range<usize>> {
+        self.inner.chunks()
+    }
+
+    fn reads(&self) -> ReadStats {
+        self.inner.reads()
+    }
+}
+
 /// Resolves the libraries of the service's searches by name (registered as
 /// searches name them) and masks as files.
 struct CatalogResolver {
     files: LocalResolver,
     libraries: Mutex<HashMap<String, Arc<Tagged>>>,
+    stores: Mutex<HashMap<String, Arc<StoreResolver>>>,
 }
+
+/// Requests in flight per batch of a library in an object store.
+const STORE_CONCURRENCY: usize = 32;
 
 impl CatalogResolver {
     fn new() -> Self {
         Self {
             files: LocalResolver::new(HashMap::new()),
             libraries: Mutex::new(HashMap::new()),
+            stores: Mutex::new(HashMap::new()),
         }
     }
 
@@ -271,17 +316,37 @@ impl CatalogResolver {
             })
     }
 
+    /// The reader of a job's `library` when it is in an object store.
+    fn store(&self, library: &LibraryParameters) -> Option<Arc<StoreResolver>> {
+        let stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
+        stores.get(&library.library_name).cloned()
+    }
+
     /// Makes `library` resolvable by its name (once).
-    fn register(&self, library: &Arc<Collection>) {
-        let mut libraries = self.libraries.lock().unwrap_or_else(|e| e.into_inner());
-        if !libraries
-            .get(library.name())
-            .is_some_and(|t| Arc::ptr_eq(&t.library, library))
-        {
-            libraries.insert(
-                library.name().to_owned(),
-                Arc::new(Tagged::new(Arc::clone(library))),
-            );
+    fn register(&self, library: &ServedLibrary) {
+        match library {
+            ServedLibrary::Files(files) => {
+                let mut libraries = self.libraries.lock().unwrap_or_else(|e| e.into_inner());
+                if !libraries
+                    .get(files.name())
+                    .is_some_and(|t| Arc::ptr_eq(&t.library, files))
+                {
+                    libraries.insert(
+                        files.name().to_owned(),
+                        Arc::new(Tagged::new(Arc::clone(files))),
+                    );
+                }
+            }
+            ServedLibrary::Store(store) => {
+                let mut stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
+                stores.entry(library.name().to_owned()).or_insert_with(|| {
+                    let bucket = store.store.clone();
+                    Arc::new(StoreResolver::new(
+                        move |_| Ok(bucket.clone()),
+                        STORE_CONCURRENCY,
+                    ))
+                });
+            }
         }
     }
 }
@@ -296,8 +361,15 @@ impl LibraryResolver for CatalogResolver {
         &self,
         library: &LibraryParameters,
         range: Range<u64>,
-        _need: &TargetNeed,
+        need: &TargetNeed,
     ) -> Result<Box<dyn TargetSource + Send>, TaskError> {
+        if let Some(store) = self.store(library) {
+            let inner = store.targets(library, range, need).await?;
+            let names = (0..inner.len())
+                .map(|i| format!("{}{TAG}{}", library.library_name, inner.name(i)))
+                .collect();
+            return Ok(Box::new(TaggedStore { inner, names }));
+        }
         let source = self.library(library)?;
         Ok(Box::new(SubSource::new(source, range)))
     }
@@ -307,8 +379,11 @@ impl LibraryResolver for CatalogResolver {
         library: &LibraryParameters,
         image_name: &str,
     ) -> Result<ShapeBytes, TaskError> {
-        let images = self.library(library)?.shape_images.clone();
         let (_, image) = split_tag(image_name);
+        if let Some(store) = self.store(library) {
+            return store.shape_bytes(library, &image).await;
+        }
+        let images = self.library(library)?.shape_images.clone();
         tokio::task::spawn_blocking(move || {
             images
                 .shape_bytes(&image)

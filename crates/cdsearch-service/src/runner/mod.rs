@@ -10,12 +10,11 @@ mod jobs;
 pub use direct::{DirectRunner, SHAPE_UNSUPPORTED};
 pub use jobs::{JobRunner, JobRunnerError, DEFAULT_POLL_INTERVAL};
 
-use crate::catalog::Collection;
+use crate::catalog::ServedLibrary;
 use crate::model::SearchOutcome;
 use crate::request::SearchParams;
 use cdsearch::progress::Progress;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// A mask of a job: its name in results and its image file.
@@ -37,7 +36,7 @@ pub struct SearchJob {
     /// Validated parameters.
     pub params: SearchParams,
     /// The libraries to search, in order.
-    pub libraries: Vec<Arc<Collection>>,
+    pub libraries: Vec<ServedLibrary>,
     /// When the search must stop with [`RunError::TimedOut`].
     pub deadline: Instant,
 }
