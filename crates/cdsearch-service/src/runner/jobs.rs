@@ -24,7 +24,7 @@ use cdsearch::search::{TargetError, TargetNeed, TargetSource};
 use cdsearch::shape_stage::{FileShapeImages, ShapeBytes, ShapeImageSource};
 use cdsearch::store::StoreResolver;
 use std::collections::HashMap;
-use std::ops::Range;
+use std::ops::{Deref, Range};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -205,56 +205,31 @@ fn split_tag(name: &str) -> (String, String) {
     }
 }
 
-/// A library whose target names are tagged with the library's name, and
-/// the derived images of its targets (found next to them) for the shape stage.
-struct Tagged {
-    library: Arc<Collection>,
+/// Targets of `inner` named `"{library}{TAG}{name}"`, so the combined hits
+/// of a job over several libraries say which library each came from.
+struct Tagged<S> {
+    inner: S,
     names: Vec<String>,
-    shape_images: Arc<FileShapeImages>,
 }
 
-impl Tagged {
-    fn new(library: Arc<Collection>) -> Self {
-        let names = library
-            .entries()
-            .iter()
-            .map(|e| format!("{}{TAG}{}", library.name(), e.name))
+impl<S> Tagged<S>
+where
+    S: Deref + Sync,
+    S::Target: TargetSource,
+{
+    fn new(library: &str, inner: S) -> Self {
+        let names = (0..inner.len())
+            .map(|i| format!("{library}{TAG}{}", inner.name(i)))
             .collect();
-        let shape_images = Arc::new(FileShapeImages::new(library.entries()));
-        Self {
-            library,
-            names,
-            shape_images,
-        }
+        Self { inner, names }
     }
 }
 
-impl TargetSource for Tagged {
-    fn len(&self) -> usize {
-        self.names.len()
-    }
-
-    fn name(&self, index: usize) -> &str {
-        &self.names[index]
-    }
-
-    fn load_into(
-        &self,
-        index: usize,
-        need: &TargetNeed,
-        out: &mut CodedTarget,
-    ) -> Result<(), TargetError> {
-        self.library.load_into(index, need, out)
-    }
-}
-
-/// A library in an object store with its names tagged like the files'.
-struct TaggedStore {
-    inner: Box<dyn TargetSource + Send>,
-    names: Vec<String>,
-}
-
-impl TargetSource for TaggedStore {
+impl<S> TargetSource for Tagged<S>
+where
+    S: Deref + Sync,
+    S::Target: TargetSource,
+{
     fn len(&self) -> usize {
         self.names.len()
     }
@@ -281,11 +256,19 @@ impl TargetSource for TaggedStore {
     }
 }
 
+/// A library of files registered for jobs: its targets, tagged, and the
+/// derived images of its targets (found next to them) for the shape stage.
+struct Registered {
+    collection: Arc<Collection>,
+    targets: Arc<Tagged<Arc<Collection>>>,
+    shape_images: Arc<FileShapeImages>,
+}
+
 /// Resolves the libraries of the service's searches by name (registered as
 /// searches name them) and masks as files.
 struct CatalogResolver {
     files: LocalResolver,
-    libraries: Mutex<HashMap<String, Arc<Tagged>>>,
+    libraries: Mutex<HashMap<String, Arc<Registered>>>,
     stores: Mutex<HashMap<String, Arc<StoreResolver>>>,
 }
 
@@ -302,7 +285,7 @@ impl CatalogResolver {
     }
 
     /// The registered library of a job's `library`.
-    fn library(&self, library: &LibraryParameters) -> Result<Arc<Tagged>, TaskError> {
+    fn library(&self, library: &LibraryParameters) -> Result<Arc<Registered>, TaskError> {
         self.libraries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -329,12 +312,14 @@ impl CatalogResolver {
                 let mut libraries = self.libraries.lock().unwrap_or_else(|e| e.into_inner());
                 if !libraries
                     .get(files.name())
-                    .is_some_and(|t| Arc::ptr_eq(&t.library, files))
+                    .is_some_and(|r| Arc::ptr_eq(&r.collection, files))
                 {
-                    libraries.insert(
-                        files.name().to_owned(),
-                        Arc::new(Tagged::new(Arc::clone(files))),
-                    );
+                    let registered = Registered {
+                        collection: files.clone(),
+                        targets: Arc::new(Tagged::new(files.name(), files.clone())),
+                        shape_images: Arc::new(FileShapeImages::new(files.entries())),
+                    };
+                    libraries.insert(files.name().to_owned(), Arc::new(registered));
                 }
             }
             ServedLibrary::Store(store) => {
@@ -365,13 +350,10 @@ impl LibraryResolver for CatalogResolver {
     ) -> Result<Box<dyn TargetSource + Send>, TaskError> {
         if let Some(store) = self.store(library) {
             let inner = store.targets(library, range, need).await?;
-            let names = (0..inner.len())
-                .map(|i| format!("{}{TAG}{}", library.library_name, inner.name(i)))
-                .collect();
-            return Ok(Box::new(TaggedStore { inner, names }));
+            return Ok(Box::new(Tagged::new(&library.library_name, inner)));
         }
-        let source = self.library(library)?;
-        Ok(Box::new(SubSource::new(source, range)))
+        let targets = self.library(library)?.targets.clone();
+        Ok(Box::new(SubSource::new(targets, range)))
     }
 
     async fn shape_bytes(
