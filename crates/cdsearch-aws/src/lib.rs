@@ -16,14 +16,11 @@ use std::sync::Arc;
 
 use burst::ObjectStore;
 use burst_aws::{AwsClients, S3ObjectStore};
-use cdsearch::store::StoreResolver;
+use cdsearch::store::{StoreResolver, FETCH_CONCURRENCY};
 
 pub use error::AwsError;
 pub use submit::{follow, name_masks, submit, FollowOptions, Submission};
 pub use upload::{library_parameters, plan_library_upload};
-
-/// Objects a search fetches at once from S3 (key lists, images, ranges).
-pub const FETCH_CONCURRENCY: usize = 32;
 
 /// A resolver reading masks, libraries and derived images from the S3
 /// buckets a job names, through `clients`.

@@ -7,7 +7,6 @@ use cds::pixel_match::CodedTarget;
 use cdsearch::job::LibraryParameters;
 use cdsearch::library::{discover, LibraryEntry, LibraryError};
 use cdsearch::search::{FileLibrary, TargetError, TargetNeed, TargetSource};
-use cdsearch::store::layout::item_key_among;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -97,23 +96,6 @@ impl std::fmt::Debug for StoreLibrary {
         f.debug_struct("StoreLibrary")
             .field("params", &self.params)
             .finish_non_exhaustive()
-    }
-}
-
-impl StoreLibrary {
-    /// The object key of image `image` (its name in results), when the
-    /// library keeps its images: the name itself in NeuronBridge's layout,
-    /// its item key beside an index that keeps them.
-    pub fn image_key(&self, image: &str) -> Option<String> {
-        match &self.params.index {
-            None => Some(image.to_owned()),
-            Some(index) if index.images => Some(item_key_among(
-                &self.params.searched_neurons_folder,
-                image,
-                index.item_prefixes,
-            )),
-            Some(_) => None,
-        }
     }
 }
 

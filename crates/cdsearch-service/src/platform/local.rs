@@ -56,7 +56,7 @@ impl SearchPlatform for LocalPlatform {
                 Ok(ImageData::File(entry.path.clone()))
             }
             ServedLibrary::Store(store) => {
-                let key = store.image_key(image).ok_or_else(|| {
+                let key = store.params.image_key(image).ok_or_else(|| {
                     ApiError::NotFound(format!(
                         "library {library:?} is stored as an index without its images: no image \
                          to show (upload it with `--format both` to keep them)"

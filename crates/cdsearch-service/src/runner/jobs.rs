@@ -22,7 +22,7 @@ use cdsearch::progress::Progress;
 use cdsearch::results::ReadStats;
 use cdsearch::search::{TargetError, TargetNeed, TargetSource};
 use cdsearch::shape_stage::{FileShapeImages, ShapeBytes, ShapeImageSource};
-use cdsearch::store::StoreResolver;
+use cdsearch::store::{StoreResolver, FETCH_CONCURRENCY};
 use std::collections::HashMap;
 use std::ops::{Deref, Range};
 use std::path::Path;
@@ -272,9 +272,6 @@ struct CatalogResolver {
     stores: Mutex<HashMap<String, Arc<StoreResolver>>>,
 }
 
-/// Requests in flight per batch of a library in an object store.
-const STORE_CONCURRENCY: usize = 32;
-
 impl CatalogResolver {
     fn new() -> Self {
         Self {
@@ -328,7 +325,7 @@ impl CatalogResolver {
                     let bucket = store.store.clone();
                     Arc::new(StoreResolver::new(
                         move |_| Ok(bucket.clone()),
-                        STORE_CONCURRENCY,
+                        FETCH_CONCURRENCY,
                     ))
                 });
             }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::shape_stage::DEFAULT_SHAPE_TOP;
+use crate::store::layout::item_key_among;
 use crate::store::shards::IndexManifest;
 
 /// Hits kept per mask when the job does not say (NeuronBridge custom searches).
@@ -95,6 +96,22 @@ impl LibraryParameters {
             lsize,
             index: None,
             extra: Default::default(),
+        }
+    }
+
+    /// The object key of the image named `image_name` in results, when the
+    /// library keeps its images: the name itself in NeuronBridge's layout
+    /// (names are keys), its item key beside an index that keeps them, and
+    /// `None` for an index without images.
+    pub fn image_key(&self, image_name: &str) -> Option<String> {
+        match &self.index {
+            None => Some(image_name.to_owned()),
+            Some(index) if index.images => Some(item_key_among(
+                &self.searched_neurons_folder,
+                image_name,
+                index.item_prefixes,
+            )),
+            Some(_) => None,
         }
     }
 }

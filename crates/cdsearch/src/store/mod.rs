@@ -16,5 +16,5 @@ pub mod upload;
 
 pub use counting::{CountingStore, ReadCounter};
 pub use describe::describe_library;
-pub use resolver::{BucketStores, StoreResolver, INDEX_CONCURRENCY};
+pub use resolver::{BucketStores, StoreResolver, FETCH_CONCURRENCY, INDEX_CONCURRENCY};
 pub use shard_source::{FetchOptions, IndexBatch, ShardedSource};

@@ -13,7 +13,7 @@ use burst::{ObjectStore, TaskError};
 use futures::stream::{self, StreamExt};
 
 use super::counting::{CountingStore, ReadCounter};
-use super::layout::{item_key_among, read_any_key_list};
+use super::layout::read_any_key_list;
 use super::shard_source::{FetchOptions, IndexBatch, ShardedSource};
 use super::shards::ReadPolicy;
 use crate::job::{clip, FetchedTargets, LibraryParameters, LibraryResolver};
@@ -31,6 +31,9 @@ pub struct StoreResolver {
     image_concurrency: usize,
     fetch: FetchOptions,
 }
+
+/// Objects a batch fetches at once from an object store (key lists, images).
+pub const FETCH_CONCURRENCY: usize = 32;
 
 /// Ranged reads of index shards in flight per batch, at most: with pieces of
 /// an eighth of the batch ([`ReadPolicy::for_batch`]), a batch makes about 8
@@ -90,21 +93,6 @@ impl StoreResolver {
             .await;
         Ok(FetchedTargets::new(fetched).with_reads(counter.stats()))
     }
-
-    /// The key of a hit's image: the hit's name in NeuronBridge's layout
-    /// (its key), its item key beside an index that keeps the images, or
-    /// `None` for an index without them.
-    fn image_key(library: &LibraryParameters, image_name: &str) -> Option<String> {
-        match &library.index {
-            None => Some(image_name.to_owned()),
-            Some(index) if index.images => Some(item_key_among(
-                &library.searched_neurons_folder,
-                image_name,
-                index.item_prefixes,
-            )),
-            Some(_) => None,
-        }
-    }
 }
 
 #[async_trait]
@@ -148,7 +136,7 @@ impl LibraryResolver for StoreResolver {
         library: &LibraryParameters,
         image_name: &str,
     ) -> Result<ShapeBytes, TaskError> {
-        let Some(key) = Self::image_key(library, image_name) else {
+        let Some(key) = library.image_key(image_name) else {
             return Ok(ShapeBytes::default());
         };
         let store = (self.stores)(&library.library_bucket)?;

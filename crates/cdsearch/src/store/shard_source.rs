@@ -165,11 +165,11 @@ impl ShardedSource {
         let rows = need.rows();
         let wanted: Vec<(u64, Vec<ShardEntry>, Vec<Range<u64>>)> = shards
             .zip(tocs)
-            .map(|(shard, toc)| {
+            .map(|(shard, mut toc)| {
                 let first = manifest.shard_items(shard).start;
                 let end = items.end.min(first + toc.entries.len() as u64) - first;
                 let local = (items.start.max(first) - first) as usize..end as usize;
-                let entries = toc.entries[local].to_vec();
+                let entries: Vec<ShardEntry> = toc.entries.drain(local).collect();
                 let needed = entries.iter().map(|e| e.needed(toc.codec, rows)).collect();
                 (shard, entries, needed)
             })
@@ -182,12 +182,14 @@ impl ShardedSource {
         let (mut targets, mut pieces) = (Vec::new(), Vec::new());
         for (shard, entries, needed) in wanted {
             let key = manifest.shard_key(prefix, shard);
-            for read in plan_reads(&needed, &policy) {
+            let reads = plan_reads(&needed, &policy);
+            let mut records = entries.into_iter().zip(needed);
+            for read in reads {
                 let base = targets.len();
-                for i in read.records.clone() {
+                for (entry, needed) in records.by_ref().take(read.records.len()) {
                     targets.push(Target {
-                        entry: entries[i].clone(),
-                        needed: needed[i].clone(),
+                        entry,
+                        needed,
                         piece: pieces.len(),
                     });
                 }
