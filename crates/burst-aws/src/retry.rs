@@ -6,6 +6,7 @@
 //! Lambda throttling and 5xx answers, visible in logs and testable against a local server.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_sdk_s3::config::http::HttpResponse;
@@ -35,6 +36,16 @@ const NOT_FOUND_CODES: &[&str] = &[
     "ResourceNotFoundException",
     "StateMachineDoesNotExist",
 ];
+
+/// S3 `SlowDown` answers this process has received (each attempt counts, retried or not).
+static SLOW_DOWNS: AtomicU64 = AtomicU64::new(0);
+
+/// How many S3 `SlowDown` answers this process has received so far. A worker reports the
+/// difference over its batch as a metric: S3 throttles per prefix, so these say that a library's
+/// keys need more prefixes (or batches that spread wider).
+pub fn slow_downs() -> u64 {
+    SLOW_DOWNS.load(Ordering::Relaxed)
+}
 
 /// How a failed call is treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,6 +222,9 @@ where
             Err(err) => {
                 let mut error = CallError::from_sdk(&err);
                 error.attempts = attempt;
+                if error.has_code("SlowDown") {
+                    SLOW_DOWNS.fetch_add(1, Ordering::Relaxed);
+                }
                 if !error.class.is_retryable() || attempt >= policy.max_attempts.max(1) {
                     return Err(error);
                 }

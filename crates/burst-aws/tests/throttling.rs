@@ -127,10 +127,13 @@ async fn s3_slow_down_is_retried_with_backoff() {
     )
     .await;
     let store = S3ObjectStore::new(&clients_for(&server.endpoint).await, "lib");
+    let slow_downs_before = burst_aws::retry::slow_downs();
     assert_eq!(
         store.get("KEYS/3/keys_denormalized.json").await.unwrap(),
         b"library bytes"
     );
+    // No other test of this binary is answered SlowDown: the count is exactly this test's.
+    assert_eq!(burst_aws::retry::slow_downs() - slow_downs_before, 2);
     let received = server.received.lock().unwrap().clone();
     assert_eq!(received.len(), 3);
     assert!(

@@ -178,6 +178,7 @@ struct Metered<'a> {
 impl Worker for Metered<'_> {
     async fn process(&self, event: &WorkerEvent) -> Result<PartialResult, TaskError> {
         let started = Instant::now();
+        let slow_downs_before = burst_aws::retry::slow_downs();
         let result = self.inner.process(event).await;
         let (succeeded, hits) = match &result {
             Ok(partial) => (1.0, partial.nresults as f64),
@@ -198,6 +199,13 @@ impl Worker for Metered<'_> {
                     "BatchDuration",
                     started.elapsed().as_secs_f64() * 1000.0,
                     Unit::Milliseconds,
+                ),
+                // A container runs one batch at a time, so the process's count over the batch
+                // is the batch's own (alarm: S3SlowDowns in template.yaml).
+                Metric::new(
+                    "S3SlowDowns",
+                    burst_aws::retry::slow_downs().saturating_sub(slow_downs_before) as f64,
+                    Unit::Count,
                 ),
             ],
             properties: vec![
