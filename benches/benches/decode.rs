@@ -3,7 +3,7 @@
 //! image, into a reused buffer (as a search loop does), and only the first
 //! half of the rows.
 
-use cds::decode::decode_rgb_rows_into;
+use cds::decode::{check_complete, decode_rgb_rows_into};
 use cds::{decode_gray16, decode_rgb, RgbImage};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 use std::time::Duration;
@@ -131,6 +131,14 @@ fn decode(c: &mut Criterion) {
                 b.iter(|| decode_rgb_rows_into(black_box(bytes), rows, &mut reused))
             });
         }
+        // What detecting a truncated file costs every decode above (it is
+        // part of each): the structure walk alone (PNG chunks to IEND,
+        // every TIFF strip and tag value within the file).
+        group.bench_with_input(
+            BenchmarkId::new("cds_check_complete", name),
+            bytes,
+            |b, bytes| b.iter(|| check_complete(black_box(bytes)).expect("whole")),
+        );
     }
     let gradient = read(
         "cdsearch/grad/BJD_127B01_AE_01-20171124_64_H6-40x-Brain-JRC2018_Unisex_20x_HR-2483089192251293794-CH2-01_CDM.png",

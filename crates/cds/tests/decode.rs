@@ -273,3 +273,33 @@ fn decoding_into_a_reused_image_matches_fresh_decodes() {
         (0, 0, 0)
     );
 }
+
+#[test]
+fn fixtures_cut_short_are_truncated_even_when_only_their_first_rows_are_read() {
+    // The 39 files, in small: every fixture cut to 80% .. 99.6% of
+    // its length. Reading one row, or all of them, reports the cut.
+    let fractions = [0.80, 0.85, 0.90, 0.95, 0.98, 0.99, 0.996];
+    let mut cut_files = 0;
+    for name in fixture_images() {
+        let bytes = read(&name);
+        for fraction in fractions {
+            let len = (bytes.len() as f64 * fraction) as usize;
+            let cut = &bytes[..len];
+            for rows in [1, 10, usize::MAX] {
+                let outcome = decode_rgb_rows(cut, rows).map(|_| ());
+                assert!(
+                    matches!(outcome, Err(cds::DecodeError::Truncated(_))),
+                    "{name} cut to {len} of {} bytes, {rows} rows: {outcome:?}",
+                    bytes.len()
+                );
+            }
+            assert!(matches!(
+                cds::decode::check_complete(cut),
+                Err(cds::DecodeError::Truncated(_))
+            ));
+            cut_files += 1;
+        }
+        assert_eq!(cds::decode::check_complete(&bytes), Ok(()), "{name}");
+    }
+    assert!(cut_files >= 100, "{cut_files}");
+}

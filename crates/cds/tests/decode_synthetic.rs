@@ -822,6 +822,7 @@ fn corrupt_pngs_say_what_is_wrong() {
         *e == DecodeError::BadDimensions {
             width: 20000,
             height: 20000,
+            expected: cds::decode::SizeLimit::default(),
         }
     });
     assert_err("GIF", b"GIF89a\x01\0\x01\0", |e| {

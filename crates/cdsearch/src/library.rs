@@ -29,14 +29,6 @@ pub enum LibraryError {
         /// The path as given.
         path: PathBuf,
     },
-    /// A directory could not be walked.
-    #[error("cannot list library directory {path}: {source}")]
-    Walk {
-        /// The directory (or entry) that failed.
-        path: PathBuf,
-        /// The underlying error.
-        source: walkdir::Error,
-    },
 }
 
 /// Extensions (lower case, without the dot) of the image files a library holds.
@@ -131,6 +123,21 @@ pub struct LibraryEntry {
     /// Its name in results: the path relative to the library directory
     /// (`/`-separated), or the path as given for an explicit file.
     pub name: String,
+    /// Why the walk could not list this entry (a dangling symlink, a
+    /// symlink loop, a directory that cannot be read), if it could not: a
+    /// search lists it with the unreadable targets and goes on.
+    pub problem: Option<String>,
+}
+
+impl LibraryEntry {
+    /// A file found (or named) at `path`, named `name` in results.
+    pub fn new(path: PathBuf, name: String) -> Self {
+        Self {
+            path,
+            name,
+            problem: None,
+        }
+    }
 }
 
 /// Lists the image files of a library given as directories and/or files.
@@ -139,19 +146,22 @@ pub struct LibraryEntry {
 /// files returned sorted by path, derived images (see [`is_derived_path`])
 /// left out; explicit files are kept whatever their
 /// extension, so a user can name a file the walk would skip.
+///
+/// An entry the walk cannot follow (a dangling symlink, a symlink loop, a
+/// directory it may not read) does not stop it: it is returned with its
+/// [`LibraryEntry::problem`], unless its name has an extension other than
+/// an image's (a dangling `notes.txt` is no target). Only a library
+/// argument that names nothing fails the listing.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<LibraryEntry>, LibraryError> {
     let mut found = Vec::new();
     for path in paths {
         if path.is_dir() {
-            found.extend(walk_images(path)?.into_iter().map(|file| LibraryEntry {
-                name: relative_name(&file, path),
-                path: file,
-            }));
+            found.extend(walk_images(path));
         } else if path.is_file() {
-            found.push(LibraryEntry {
-                path: path.clone(),
-                name: path.to_string_lossy().into_owned(),
-            });
+            found.push(LibraryEntry::new(
+                path.clone(),
+                path.to_string_lossy().into_owned(),
+            ));
         } else {
             return Err(LibraryError::Missing { path: path.clone() });
         }
@@ -166,22 +176,56 @@ fn relative_name(file: &Path, root: &Path) -> String {
     parts.join("/")
 }
 
-fn walk_images(dir: &Path) -> Result<Vec<PathBuf>, LibraryError> {
+/// The image files under `dir`, and the entries the walk could not follow.
+fn walk_images(dir: &Path) -> Vec<LibraryEntry> {
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(dir)
         .follow_links(true)
         .sort_by_file_name()
     {
-        let entry = entry.map_err(|source| LibraryError::Walk {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let path = entry.path();
-        if entry.file_type().is_file() && is_image_path(path) && !is_derived_path(path) {
-            files.push(entry.into_path());
+        match entry {
+            Ok(entry) => {
+                let path = entry.path();
+                if entry.file_type().is_file() && is_image_path(path) && !is_derived_path(path) {
+                    let name = relative_name(path, dir);
+                    files.push(LibraryEntry::new(entry.into_path(), name));
+                }
+            }
+            Err(error) => {
+                let path = error.path().unwrap_or(dir).to_path_buf();
+                let other_file = path.extension().is_some() && !is_image_path(&path);
+                if other_file || is_derived_path(&path) {
+                    continue;
+                }
+                let problem = walk_problem(&error);
+                tracing::warn!(path = %path.display(), %problem, "library entry cannot be listed");
+                files.push(LibraryEntry {
+                    name: relative_name(&path, dir),
+                    path,
+                    problem: Some(problem),
+                });
+            }
         }
     }
-    Ok(files)
+    files
+}
+
+/// Why the walk could not follow an entry, without the library's absolute
+/// path (results name the entry relative to its library).
+fn walk_problem(error: &walkdir::Error) -> String {
+    if let Some(ancestor) = error.loop_ancestor() {
+        let target = ancestor
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        return format!("cannot list: symlink loop (it points back to its ancestor {target:?})");
+    }
+    match error.io_error() {
+        Some(io) if io.kind() == std::io::ErrorKind::NotFound => {
+            "cannot list: dangling symlink (its target does not exist)".to_owned()
+        }
+        Some(io) => format!("cannot list: {io}"),
+        None => format!("cannot list: {error}"),
+    }
 }
 
 #[cfg(test)]
@@ -275,6 +319,46 @@ mod tests {
             Some(root.join("grad/b.png"))
         );
         assert_eq!(find_derived(&b, DerivedKind::Zgap), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn dangling_symlinks_and_loops_are_listed_with_their_problem() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("a.png"), b"x").unwrap();
+        std::fs::write(root.join("sub/c.tif"), b"x").unwrap();
+        symlink(root.join("nowhere.png"), root.join("b.png")).unwrap();
+        symlink(root.join("nowhere.txt"), root.join("notes.txt")).unwrap();
+        symlink(root, root.join("sub/loop")).unwrap();
+        let found = discover(&[root.to_path_buf()]).unwrap();
+        let listed: Vec<_> = found
+            .iter()
+            .map(|e| (e.name.as_str(), e.problem.as_deref()))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("a.png", None),
+                (
+                    "b.png",
+                    Some("cannot list: dangling symlink (its target does not exist)")
+                ),
+                ("sub/c.tif", None),
+                (
+                    "sub/loop",
+                    Some(
+                        format!(
+                            "cannot list: symlink loop (it points back to its ancestor {:?})",
+                            root.file_name().unwrap().to_string_lossy()
+                        )
+                        .as_str()
+                    )
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use crate::library::LibraryEntry;
 use crate::progress::Progress;
 use crate::results::{rank, Hit, MaskResults, ReadStats, SearchReport, Unreadable};
+use cds::decode::SizeLimit;
 use cds::pixel_match::{CodedTarget, MatchError, MatchParams, MatchScore, PreparedMask};
 use cds::{DecodeError, RgbImage};
 use rayon::prelude::*;
@@ -132,13 +133,17 @@ pub trait TargetSource: Sync {
 /// What a search reads of each target: the leading rows its masks reach
 /// and, for sources that code decoded images, the bitmap words the masks
 /// read and the data threshold at or below which no pixel matches (coding
-/// only those is the same for the scores, for a fraction of the work).
+/// only those is the same for the scores, for a fraction of the work), and
+/// the size a target must have to be decoded at all.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TargetNeed {
     rows: usize,
     /// Bitmap words in increasing order, or `None` for every word.
     words: Option<Vec<u32>>,
     threshold: u8,
+    /// Checked against each target's header before anything is allocated:
+    /// a small file claiming a huge size is refused, not decoded.
+    size: SizeLimit,
 }
 
 impl TargetNeed {
@@ -153,6 +158,7 @@ impl TargetNeed {
             rows,
             words: None,
             threshold: 0,
+            size: SizeLimit::default(),
         }
     }
 
@@ -178,7 +184,13 @@ impl TargetNeed {
             rows,
             words: Some(words),
             threshold,
+            size: target_size(masks),
         }
+    }
+
+    /// The size a target must have to be decoded.
+    pub fn size(&self) -> SizeLimit {
+        self.size
     }
 
     /// The number of leading rows needed.
@@ -199,10 +211,30 @@ impl TargetNeed {
     pub fn code_bytes(&self, bytes: &[u8]) -> Result<CodedTarget, DecodeError> {
         DECODE_BUFFER.with(|cell| {
             let mut image = cell.borrow_mut();
-            cds::decode::decode_rgb_rows_into(bytes, self.rows, &mut image)?;
+            cds::decode::decode_rgb_rows_into_limited(bytes, self.rows, self.size, &mut image)?;
             Ok(self.code(&image))
         })
     }
+}
+
+/// The size targets scored against `masks` must have: the masks' size when
+/// they share one (a target of any other size scores against none of
+/// them), else at most the largest mask's pixels.
+fn target_size(masks: &[Mask]) -> SizeLimit {
+    let mut sizes = masks.iter().map(|m| m.prepared.size());
+    let Some((width, height)) = sizes.next() else {
+        return SizeLimit::default();
+    };
+    if sizes.all(|s| s == (width, height)) {
+        return SizeLimit::Exactly { width, height };
+    }
+    let largest = masks
+        .iter()
+        .map(|m| m.prepared.size())
+        .map(|(w, h)| (w * h) as u64)
+        .max()
+        .unwrap_or(0);
+    SizeLimit::Pixels(largest)
 }
 
 /// Targets read from image files (PNG, TIFF), decoded up to the rows the
@@ -252,7 +284,11 @@ impl TargetSource for FileLibrary {
         need: &TargetNeed,
         out: &mut CodedTarget,
     ) -> Result<(), TargetError> {
-        *out = load_image_target(&self.entries[index].path, need)?;
+        let entry = &self.entries[index];
+        if let Some(problem) = &entry.problem {
+            return Err(TargetError::Source(problem.clone()));
+        }
+        *out = load_image_target(&entry.path, need)?;
         Ok(())
     }
 }

@@ -7,8 +7,15 @@
 //! score only reads rows up to its last mask position.
 //!
 //! Hostile headers are checked before anything is allocated: dimensions are
-//! capped at [`MAX_PIXELS`], and every offset and count read from a file is
-//! bounds-checked, so no input makes these functions panic.
+//! checked against a [`SizeLimit`] (at most [`MAX_PIXELS`] by default, or
+//! the exact size a library's targets must have), and every offset and count
+//! read from a file is bounds-checked, so no input makes these functions
+//! panic or allocate more than its claimed size allows.
+//!
+//! A file cut short is an error ([`DecodeError::Truncated`]) even when the
+//! rows a caller asks for lie before the cut: the container's structure is
+//! checked to its end first ([`check_complete`]: the PNG chunks up to IEND,
+//! every TIFF strip), which reads only chunk headers and strip tables.
 
 mod pixel;
 mod png;
@@ -17,10 +24,49 @@ mod tiff;
 use crate::image::{Gray16Image, RgbImage};
 use pixel::Pixel;
 
-/// The largest image accepted, in pixels (width x height): 100 Mpx, far
-/// beyond any CDM (1210x566 is 0.7 Mpx), and small enough that a lying
-/// header cannot make the decoder allocate gigabytes.
-pub const MAX_PIXELS: u64 = 100_000_000;
+/// The largest image accepted without an expected size (masks, uploaded
+/// masks, derived images), in pixels: 4 Mpx (e.g. 2048x2048).
+///
+/// The largest CDMs in use are 1210x566 (JRC2018 brain, 0.68 Mpx) and
+/// 573x1119 (JRC2018 VNC, 0.64 Mpx); 4 Mpx leaves six times that. It bounds
+/// what a lying header costs: a decoded 4 Mpx image is 16 MB of packed RGB,
+/// and the worst PNG (interlaced 16-bit RGBA, decoded whole) needs 32 MB
+/// more, where a 10000x10000 header would ask for 400 MB and 800 MB.
+/// Targets are checked against their library's exact size instead
+/// ([`SizeLimit::Exactly`]).
+pub const MAX_PIXELS: u64 = 4 * 1024 * 1024;
+
+/// The dimensions a decoder accepts, checked against the header before any
+/// pixel buffer is allocated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SizeLimit {
+    /// A non-zero width and height, and at most this many pixels.
+    Pixels(u64),
+    /// Exactly this size (the targets of a library all have their masks'
+    /// size).
+    Exactly {
+        /// Expected width.
+        width: usize,
+        /// Expected height.
+        height: usize,
+    },
+}
+
+impl Default for SizeLimit {
+    /// At most [`MAX_PIXELS`].
+    fn default() -> Self {
+        SizeLimit::Pixels(MAX_PIXELS)
+    }
+}
+
+impl std::fmt::Display for SizeLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SizeLimit::Pixels(n) => write!(f, "a non-zero size of at most {n} pixels"),
+            SizeLimit::Exactly { width, height } => write!(f, "{width}\u{d7}{height}"),
+        }
+    }
+}
 
 /// Why an image could not be decoded. The caller adds the file name.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -44,13 +90,16 @@ pub enum DecodeError {
     /// depth, compression, samples per pixel, photometric interpretation...).
     #[error("unsupported image: {0}")]
     Unsupported(String),
-    /// Width or height is zero, or width x height exceeds [`MAX_PIXELS`].
-    #[error("bad image dimensions {width}x{height}: expected a non-zero width and height and at most {MAX_PIXELS} pixels")]
+    /// The header's width and height are outside the [`SizeLimit`]
+    /// (checked before anything is allocated).
+    #[error("image claims {width}\u{d7}{height} pixels, expected {expected}")]
     BadDimensions {
         /// Width from the header.
         width: u64,
         /// Height from the header.
         height: u64,
+        /// What was accepted.
+        expected: SizeLimit,
     },
 }
 
@@ -94,15 +143,26 @@ fn sniff(bytes: &[u8]) -> Result<Format, DecodeError> {
     Err(DecodeError::UnknownFormat { magic })
 }
 
-/// Checks header dimensions against [`MAX_PIXELS`] and returns them as
-/// `usize`.
-fn check_dimensions(width: u64, height: u64) -> Result<(usize, usize), DecodeError> {
-    let bad = DecodeError::BadDimensions { width, height };
-    if width == 0 || height == 0 || width.saturating_mul(height) > MAX_PIXELS {
-        return Err(bad);
-    }
+/// Checks header dimensions against `limit` and returns them as `usize`.
+fn check_dimensions(
+    width: u64,
+    height: u64,
+    limit: SizeLimit,
+) -> Result<(usize, usize), DecodeError> {
+    let bad = DecodeError::BadDimensions {
+        width,
+        height,
+        expected: limit,
+    };
+    let fits = match limit {
+        SizeLimit::Pixels(max) => width > 0 && height > 0 && width.saturating_mul(height) <= max,
+        SizeLimit::Exactly {
+            width: w,
+            height: h,
+        } => width == w as u64 && height == h as u64,
+    };
     match (usize::try_from(width), usize::try_from(height)) {
-        (Ok(w), Ok(h)) => Ok((w, h)),
+        (Ok(w), Ok(h)) if fits => Ok((w, h)),
         _ => Err(bad),
     }
 }
@@ -167,15 +227,30 @@ impl<P: Pixel> RowWriter<P> {
     }
 }
 
-/// Decodes rows `0..rows` into pixels of type `P`, reusing `buffer`.
+/// Decodes rows `0..rows` into pixels of type `P`, reusing `buffer`, after
+/// checking the size against `limit` and the file's structure to its end.
 fn decode_any<P: Pixel>(
     bytes: &[u8],
     rows: usize,
+    limit: SizeLimit,
     buffer: Vec<P>,
 ) -> Result<Decoded<P>, DecodeError> {
     match sniff(bytes)? {
-        Format::Png => png::decode(bytes, rows, buffer),
-        Format::Tiff => tiff::decode(bytes, rows, buffer),
+        Format::Png => png::decode(bytes, rows, limit, buffer),
+        Format::Tiff => tiff::decode(bytes, rows, limit, buffer),
+    }
+}
+
+/// Checks that the file is whole: a PNG's chunks all lie within the data
+/// and end with IEND, a TIFF's strips all lie within the data. Only chunk
+/// headers and strip tables are read, not the pixel data, so this costs
+/// next to nothing; every decode function does it first, so that a target
+/// cut short is reported even when its missing part lies past the rows a
+/// search reads.
+pub fn check_complete(bytes: &[u8]) -> Result<(), DecodeError> {
+    match sniff(bytes)? {
+        Format::Png => png::check_chunks(bytes),
+        Format::Tiff => tiff::check_strips(bytes),
     }
 }
 
@@ -210,10 +285,22 @@ pub fn decode_rgb_rows_into(
     rows: usize,
     image: &mut RgbImage,
 ) -> Result<(), DecodeError> {
+    decode_rgb_rows_into_limited(bytes, rows, SizeLimit::default(), image)
+}
+
+/// Like [`decode_rgb_rows_into`], but accepts only images within `limit`
+/// (e.g. exactly the size of a search's masks), checked from the header
+/// before anything is allocated.
+pub fn decode_rgb_rows_into_limited(
+    bytes: &[u8],
+    rows: usize,
+    limit: SizeLimit,
+    image: &mut RgbImage,
+) -> Result<(), DecodeError> {
     let buffer = std::mem::take(&mut image.pixels);
     image.width = 0;
     image.height = 0;
-    let d = decode_any::<u32>(bytes, rows, buffer)?;
+    let d = decode_any::<u32>(bytes, rows, limit, buffer)?;
     *image = RgbImage {
         width: d.width,
         height: d.height,
@@ -229,7 +316,12 @@ pub fn decode_rgb_rows_into(
 /// Color images (RGB, palette) give [`DecodeError::Unsupported`]: the shape
 /// score's gradient images are grayscale, and a color one is a wrong input.
 pub fn decode_gray16(bytes: &[u8]) -> Result<Gray16Image, DecodeError> {
-    let d = decode_any::<u16>(bytes, usize::MAX, Vec::new())?;
+    decode_gray16_limited(bytes, SizeLimit::default())
+}
+
+/// Like [`decode_gray16`], but accepts only images within `limit`.
+pub fn decode_gray16_limited(bytes: &[u8], limit: SizeLimit) -> Result<Gray16Image, DecodeError> {
+    let d = decode_any::<u16>(bytes, usize::MAX, limit, Vec::new())?;
     Ok(Gray16Image {
         width: d.width,
         height: d.height,
@@ -237,12 +329,14 @@ pub fn decode_gray16(bytes: &[u8]) -> Result<Gray16Image, DecodeError> {
     })
 }
 
-/// Reads `(width, height)` from the header only, without decoding pixels.
+/// Reads `(width, height)` from the header only, without decoding pixels;
+/// sizes beyond [`MAX_PIXELS`] are refused.
 pub fn image_size(bytes: &[u8]) -> Result<(usize, usize), DecodeError> {
-    match sniff(bytes)? {
-        Format::Png => png::size(bytes),
-        Format::Tiff => tiff::size(bytes),
-    }
+    let (width, height) = match sniff(bytes)? {
+        Format::Png => png::header_size(bytes)?,
+        Format::Tiff => tiff::header_size(bytes)?,
+    };
+    check_dimensions(width, height, SizeLimit::default())
 }
 
 #[cfg(test)]
@@ -269,16 +363,39 @@ mod tests {
 
     #[test]
     fn dimensions_are_capped() {
-        assert_eq!(check_dimensions(1210, 566), Ok((1210, 566)));
-        assert_eq!(check_dimensions(10_000, 10_000), Ok((10_000, 10_000)));
-        for (w, h) in [(0, 5), (5, 0), (10_001, 10_000), (u64::MAX, u64::MAX)] {
+        let limit = SizeLimit::default();
+        assert_eq!(check_dimensions(1210, 566, limit), Ok((1210, 566)));
+        assert_eq!(check_dimensions(2048, 2048, limit), Ok((2048, 2048)));
+        for (w, h) in [(0, 5), (5, 0), (2049, 2048), (u64::MAX, u64::MAX)] {
             assert_eq!(
-                check_dimensions(w, h),
+                check_dimensions(w, h, limit),
                 Err(DecodeError::BadDimensions {
                     width: w,
-                    height: h
+                    height: h,
+                    expected: limit
                 })
             );
         }
+    }
+
+    #[test]
+    fn exact_sizes_refuse_every_other_size_by_name() {
+        let limit = SizeLimit::Exactly {
+            width: 1210,
+            height: 566,
+        };
+        assert_eq!(check_dimensions(1210, 566, limit), Ok((1210, 566)));
+        for (w, h) in [(566, 1210), (10_000, 10_000), (1210, 0), (1, 1)] {
+            let err = check_dimensions(w, h, limit).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("image claims {w}\u{d7}{h} pixels, expected 1210\u{d7}566")
+            );
+        }
+        let err = check_dimensions(10_000, 10_000, SizeLimit::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "image claims 10000\u{d7}10000 pixels, expected a non-zero size of at most 4194304 pixels"
+        );
     }
 }

@@ -7,13 +7,23 @@
 
 use std::io::Cursor;
 
-use ::png::{BitDepth, ColorType, Decoder, DecodingError, Transformations};
+use ::png::{BitDepth, ColorType, Decoder, DecodingError, Limits, Transformations};
 
 use super::pixel::{Color, Depth, Pixel, RowFormat};
-use super::{check_dimensions, DecodeError, Decoded, RowWriter};
+use super::{check_dimensions, DecodeError, Decoded, RowWriter, SizeLimit};
 
-/// Width and height from the IHDR chunk, which must follow the signature.
-pub(super) fn size(bytes: &[u8]) -> Result<(usize, usize), DecodeError> {
+/// Bytes the `png` crate may allocate for chunks besides the rows (ICC
+/// profiles, text, palettes...): a CDM has none beyond a few hundred bytes;
+/// without a bound a small zlib-compressed iCCP or zTXt chunk could inflate
+/// to the crate's default 64 MiB.
+const METADATA_BYTES: usize = 1 << 20;
+
+/// The widest PNG pixel, in bytes (16-bit RGBA).
+const MAX_PIXEL_BYTES: usize = 8;
+
+/// Width and height as the IHDR chunk, which must follow the signature,
+/// claims them (not yet checked against any limit).
+pub(super) fn header_size(bytes: &[u8]) -> Result<(u64, u64), DecodeError> {
     let ihdr = bytes
         .get(8..24)
         .ok_or_else(|| DecodeError::Truncated("PNG ends inside its IHDR header".into()))?;
@@ -23,8 +33,48 @@ pub(super) fn size(bytes: &[u8]) -> Result<(usize, usize), DecodeError> {
         ));
     }
     let word = |at: usize| u32::from_be_bytes([ihdr[at], ihdr[at + 1], ihdr[at + 2], ihdr[at + 3]]);
-    check_dimensions(u64::from(word(8)), u64::from(word(12)))
+    Ok((u64::from(word(8)), u64::from(word(12))))
 }
+
+/// Walks the chunks after the signature, by their lengths alone, up to
+/// IEND: a file cut short ends inside a chunk or before IEND.
+pub(super) fn check_chunks(bytes: &[u8]) -> Result<(), DecodeError> {
+    let mut at = PNG_SIGNATURE_LEN;
+    while at < bytes.len() {
+        let header = bytes.get(at..at + 8).ok_or_else(|| {
+            DecodeError::Truncated(format!(
+                "PNG ends inside the header of the chunk at byte {at} (the file has {} bytes)",
+                bytes.len()
+            ))
+        })?;
+        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+        let kind = String::from_utf8_lossy(&header[4..8]);
+        if len > i32::MAX as u32 {
+            return Err(DecodeError::Corrupt(format!(
+                "PNG chunk {kind} at byte {at} claims {len} bytes, more than the format allows"
+            )));
+        }
+        // Length, type, data, CRC.
+        let end = at + 12 + len as usize;
+        if end > bytes.len() {
+            return Err(DecodeError::Truncated(format!(
+                "PNG ends inside its {kind} chunk: the chunk at byte {at} needs {end} bytes, the file has {}",
+                bytes.len()
+            )));
+        }
+        if &header[4..8] == b"IEND" {
+            return Ok(());
+        }
+        at = end;
+    }
+    Err(DecodeError::Truncated(format!(
+        "PNG ends after {} bytes without its IEND chunk",
+        bytes.len()
+    )))
+}
+
+/// Length of the PNG signature, before the first chunk.
+const PNG_SIGNATURE_LEN: usize = 8;
 
 fn png_error(e: DecodingError) -> DecodeError {
     match e {
@@ -67,10 +117,17 @@ fn unpack_row(src: &[u8], bits: u8, scale_gray: bool, dst: &mut [u8]) {
 pub(super) fn decode<P: Pixel>(
     bytes: &[u8],
     rows: usize,
+    limit: SizeLimit,
     buffer: Vec<P>,
 ) -> Result<Decoded<P>, DecodeError> {
-    let (width, height) = size(bytes)?;
-    let mut decoder = Decoder::new(Cursor::new(bytes));
+    let (width, height) = header_size(bytes)?;
+    let (width, height) = check_dimensions(width, height, limit)?;
+    check_chunks(bytes)?;
+    // The crate's own allocations: a row or two, and the metadata chunks.
+    let limits = Limits {
+        bytes: 2 * width * MAX_PIXEL_BYTES + METADATA_BYTES,
+    };
+    let mut decoder = Decoder::new_with_limits(Cursor::new(bytes), limits);
     decoder.set_transformations(Transformations::IDENTITY);
     let mut reader = decoder.read_info().map_err(png_error)?;
     let info = reader.info();
@@ -164,9 +221,49 @@ mod tests {
     #[test]
     fn size_reads_ihdr_and_rejects_short_or_odd_headers() {
         let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\x04\xba\0\0\x02\x36".to_vec();
-        assert_eq!(size(&png), Ok((1210, 566)));
-        assert!(matches!(size(&png[..20]), Err(DecodeError::Truncated(_))));
+        assert_eq!(header_size(&png), Ok((1210, 566)));
+        assert!(matches!(
+            header_size(&png[..20]),
+            Err(DecodeError::Truncated(_))
+        ));
         png[12..16].copy_from_slice(b"IDAT");
-        assert!(matches!(size(&png), Err(DecodeError::Corrupt(_))));
+        assert!(matches!(header_size(&png), Err(DecodeError::Corrupt(_))));
+    }
+
+    /// A chunk as the format lays it out (the CRC is not checked by the
+    /// walk, so zeros do).
+    fn chunk(kind: &[u8; 4], len: usize) -> Vec<u8> {
+        let mut c = (len as u32).to_be_bytes().to_vec();
+        c.extend_from_slice(kind);
+        c.resize(12 + len, 0);
+        c
+    }
+
+    #[test]
+    fn chunk_walk_needs_every_chunk_whole_and_an_iend() {
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        for (kind, len) in [(b"IHDR", 13), (b"IDAT", 100), (b"IDAT", 50), (b"IEND", 0)] {
+            png.extend(chunk(kind, len));
+        }
+        assert_eq!(check_chunks(&png), Ok(()));
+        let mut trailing = png.clone();
+        trailing.extend_from_slice(b"junk after IEND");
+        assert_eq!(check_chunks(&trailing), Ok(()));
+        let no_iend = png.len() - 12;
+        for cut in 8..png.len() {
+            let err = check_chunks(&png[..cut]).unwrap_err();
+            let DecodeError::Truncated(msg) = err else {
+                panic!("cut at {cut}: {err}");
+            };
+            let want = if [8, 8 + 25, 8 + 25 + 112, no_iend].contains(&cut) {
+                "without its IEND chunk"
+            } else {
+                "ends inside"
+            };
+            assert!(msg.contains(want), "cut at {cut}: {msg}");
+        }
+        let mut huge = png.clone();
+        huge[8 + 25..8 + 25 + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(check_chunks(&huge), Err(DecodeError::Corrupt(m)) if m.contains("IDAT")));
     }
 }

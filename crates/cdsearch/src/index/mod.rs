@@ -97,13 +97,7 @@ mod tests {
         let mut entries = library(dir.path(), 4);
         let bad = dir.path().join("bad.tif");
         std::fs::write(&bad, b"II*\0garbage").unwrap();
-        entries.insert(
-            1,
-            LibraryEntry {
-                path: bad,
-                name: "bad.tif".into(),
-            },
-        );
+        entries.insert(1, LibraryEntry::new(bad, "bad.tif".into()));
         for codec in [Codec::Stored, Codec::Zstd(3)] {
             let path = dir.path().join(format!("lib-{}.cdsindex", codec.id()));
             let summary = write_index(&entries, &path, codec, &()).unwrap();

@@ -7,7 +7,7 @@
 //! and planar strips; both byte orders; the horizontal predictor.
 
 use super::pixel::{Color, Depth, Pixel, RowFormat};
-use super::{check_dimensions, DecodeError, Decoded, RowWriter};
+use super::{check_dimensions, DecodeError, Decoded, RowWriter, SizeLimit};
 
 mod strip;
 
@@ -121,6 +121,14 @@ struct Ifd<'a> {
 }
 
 impl<'a> Ifd<'a> {
+    /// Width and height as the tags claim them.
+    fn size(&self) -> Result<(u64, u64), DecodeError> {
+        Ok((
+            scalar(self.width, IMAGE_WIDTH, None)?,
+            scalar(self.height, IMAGE_LENGTH, None)?,
+        ))
+    }
+
     /// Parses the header and the first IFD. The signature has been checked.
     fn parse(bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let big_endian = bytes.starts_with(b"MM");
@@ -155,6 +163,7 @@ impl<'a> Ifd<'a> {
                 (Some(t), Some(y), Some(c)) => (t, y, u64::from(c)),
                 _ => return Err(truncated("the first IFD")),
             };
+            check_values_within(bytes, tag, typ, count, u32_at(pos + 8))?;
             let slot = match tag {
                 IMAGE_WIDTH => &mut out.width,
                 IMAGE_LENGTH => &mut out.height,
@@ -214,6 +223,48 @@ impl<'a> Ifd<'a> {
     }
 }
 
+/// Bytes per value of a TIFF field type (TIFF 6.0 and BigTIFF's 8-byte
+/// types), `None` for types the specification does not define.
+fn type_size(typ: u16) -> Option<u64> {
+    match typ {
+        1 | 2 | 6 | 7 => Some(1),
+        3 | 8 => Some(2),
+        4 | 9 | 11 | 13 => Some(4),
+        5 | 10 | 12 | 16..=18 => Some(8),
+        _ => None,
+    }
+}
+
+/// Checks that the values of any tag (read by the decoder or not) lie
+/// within the file: a file cut short loses the values stored after the
+/// pixel data (ImageJ's description, a color map...) even when every strip
+/// survives, and is reported as truncated.
+fn check_values_within(
+    bytes: &[u8],
+    tag: u16,
+    typ: u16,
+    count: u64,
+    offset: Option<u32>,
+) -> Result<(), DecodeError> {
+    let Some(total) = type_size(typ).map(|size| size * count) else {
+        return Ok(());
+    };
+    if total <= 4 {
+        return Ok(());
+    }
+    let start =
+        offset.ok_or_else(|| DecodeError::Truncated("TIFF ends inside the first IFD".into()))?;
+    let end = u64::from(start) + total;
+    if end > bytes.len() as u64 {
+        return Err(DecodeError::Truncated(format!(
+            "TIFF tag {tag} ({}): its {count} values at bytes {start}..{end} lie past the end of the file ({} bytes)",
+            tag_name(tag),
+            bytes.len()
+        )));
+    }
+    Ok(())
+}
+
 /// The single value of a tag, or `default` when the tag is absent.
 fn scalar(values: Option<Values<'_>>, tag: u16, default: Option<u64>) -> Result<u64, DecodeError> {
     match (values, default) {
@@ -230,13 +281,16 @@ fn scalar(values: Option<Values<'_>>, tag: u16, default: Option<u64>) -> Result<
     }
 }
 
-/// Width and height from the first IFD.
-pub(super) fn size(bytes: &[u8]) -> Result<(usize, usize), DecodeError> {
-    let ifd = Ifd::parse(bytes)?;
-    check_dimensions(
-        scalar(ifd.width, IMAGE_WIDTH, None)?,
-        scalar(ifd.height, IMAGE_LENGTH, None)?,
-    )
+/// Width and height as the first IFD claims them (not yet checked against
+/// any limit).
+pub(super) fn header_size(bytes: &[u8]) -> Result<(u64, u64), DecodeError> {
+    Ifd::parse(bytes)?.size()
+}
+
+/// Checks that every strip of the image lies within the file (see
+/// [`super::check_complete`]).
+pub(super) fn check_strips(bytes: &[u8]) -> Result<(), DecodeError> {
+    Layout::parse(bytes, SizeLimit::default()).map(|_| ())
 }
 
 /// How strips are compressed.
@@ -359,13 +413,13 @@ fn parse_palette(ifd: &Ifd<'_>, depth: Depth) -> Result<Vec<u32>, DecodeError> {
 }
 
 impl<'a> Layout<'a> {
-    fn parse(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+    /// Parses and validates the first IFD: its size within `limit`, its
+    /// tags, and every strip within the file.
+    fn parse(bytes: &'a [u8], limit: SizeLimit) -> Result<Self, DecodeError> {
         let ifd = Ifd::parse(bytes)?;
         let big_endian = bytes.starts_with(b"MM");
-        let (width, height) = check_dimensions(
-            scalar(ifd.width, IMAGE_WIDTH, None)?,
-            scalar(ifd.height, IMAGE_LENGTH, None)?,
-        )?;
+        let (width, height) = ifd.size()?;
+        let (width, height) = check_dimensions(width, height, limit)?;
         if ifd.tiled {
             return Err(unsupported("tiled TIFF; expected strips".into()));
         }
@@ -463,7 +517,35 @@ impl<'a> Layout<'a> {
                 )));
             }
         }
+        for strip in 0..strips {
+            layout.strip_range(strip, bytes.len())?;
+        }
         Ok(layout)
+    }
+
+    /// Rows in strip `index` (an index over all planes): `rows_per_strip`,
+    /// fewer in the last strip of a plane.
+    fn rows_in_strip(&self, index: usize) -> usize {
+        let y0 = (index % self.strips_per_plane()) * self.rows_per_strip;
+        self.rows_per_strip.min(self.height - y0)
+    }
+
+    /// Where strip `index` (an index over all planes) is stored, checked to
+    /// lie within a file of `file_len` bytes. Without StripByteCounts (only
+    /// allowed uncompressed) a strip is as long as its rows.
+    fn strip_range(&self, index: usize, file_len: usize) -> Result<(usize, usize), DecodeError> {
+        let offset = self.strip_offsets.get(index);
+        let len = self.strip_byte_counts.map_or_else(
+            || (self.rows_in_strip(index) * self.plane_row_bytes()) as u64,
+            |c| c.get(index),
+        );
+        let end = offset.saturating_add(len);
+        match (usize::try_from(offset), usize::try_from(end)) {
+            (Ok(s), Ok(e)) if e <= file_len => Ok((s, e)),
+            _ => Err(DecodeError::Truncated(format!(
+                "TIFF strip {index} at bytes {offset}..{end} lies past the end of the file ({file_len} bytes)"
+            ))),
+        }
     }
 
     fn strips_per_plane(&self) -> usize {
@@ -533,9 +615,10 @@ fn interleave(planes: &[&[u8]], row_bytes: usize, r: usize, sample_bytes: usize,
 pub(super) fn decode<P: Pixel>(
     bytes: &[u8],
     rows: usize,
+    limit: SizeLimit,
     buffer: Vec<P>,
 ) -> Result<Decoded<P>, DecodeError> {
-    let layout = Layout::parse(bytes)?;
+    let layout = Layout::parse(bytes, limit)?;
     let format = layout.row_format();
     P::accepts(format.color)?;
     let width = layout.width;

@@ -22,23 +22,9 @@ impl<'a> StripDecoder<'a> {
     }
 
     /// The stored bytes of strip `index`.
-    fn stored(&self, index: usize, default_len: usize) -> Result<&'a [u8], DecodeError> {
-        let offset = self.layout.strip_offsets.get(index);
-        let len = self
-            .layout
-            .strip_byte_counts
-            .map_or(default_len as u64, |c| c.get(index));
-        let end = offset.saturating_add(len);
-        usize::try_from(offset)
-            .ok()
-            .zip(usize::try_from(end).ok())
-            .and_then(|(s, e)| self.bytes.get(s..e))
-            .ok_or_else(|| {
-                DecodeError::Truncated(format!(
-                    "TIFF strip {index} at bytes {offset}..{end} lies past the end of the file ({} bytes)",
-                    self.bytes.len()
-                ))
-            })
+    fn stored(&self, index: usize) -> Result<&'a [u8], DecodeError> {
+        let (start, end) = self.layout.strip_range(index, self.bytes.len())?;
+        Ok(&self.bytes[start..end])
     }
 
     /// Decodes the first `n_rows` rows of strip `index` (an index over all
@@ -55,7 +41,7 @@ impl<'a> StripDecoder<'a> {
     {
         let row_bytes = self.layout.plane_row_bytes();
         let need = n_rows * row_bytes;
-        let stored = self.stored(index, need)?;
+        let stored = self.stored(index)?;
         let short = |what: &str, got: usize| {
             DecodeError::Corrupt(format!(
                 "TIFF {what} strip {index} holds {got} bytes, expected at least {need}"
