@@ -10,7 +10,8 @@
 //!
 //! Every item carries `ttl` (epoch seconds) so DynamoDB's TTL deletes it. Results are stored as
 //! the framework encoded them (`results` + `resultsMimeType`: JSON below 8192 characters, base64 of
-//! gzip above); this table neither re-encodes nor decodes them.
+//! gzip above, and for results over `burst::payload::OBJECT_AT` a pointer to an S3 object, so no
+//! row nears DynamoDB's 400 KB item limit); this table neither re-encodes nor decodes them.
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -24,6 +25,8 @@ use burst::{
     AttemptKind, AttemptRecord, BackendError, BatchRow, CompletedBatch, JobStatus, Page,
     PutOutcome, TaskTable,
 };
+
+use burst::cost::Usage;
 
 use crate::config::AwsClients;
 use crate::retry::{with_retries, RetryPolicy};
@@ -254,9 +257,9 @@ fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, String> {
         .map_err(|_| format!("attribute {name} is not a string"))
 }
 
-/// The item of a completion row.
+/// The item of a completion row (`usage` as a JSON string, left out when empty).
 pub fn row_to_item(row: &BatchRow) -> Item {
-    HashMap::from([
+    let mut item = HashMap::from([
         (PARTITION_KEY.to_owned(), s(&row.job_id)),
         (SORT_KEY.to_owned(), n(row.batch_id)),
         (TTL_ATTRIBUTE.to_owned(), n(row.ttl)),
@@ -266,7 +269,13 @@ pub fn row_to_item(row: &BatchRow) -> Item {
         ("attempt".to_owned(), n(u64::from(row.attempt))),
         ("startedAtMs".to_owned(), n(row.started_at_ms)),
         ("finishedAtMs".to_owned(), n(row.finished_at_ms)),
-    ])
+    ]);
+    if row.usage != Usage::default() {
+        if let Ok(usage) = serde_json::to_string(&row.usage) {
+            item.insert("usage".to_owned(), s(&usage));
+        }
+    }
+    item
 }
 
 /// The completion row stored in `item`; rows written by burst-compute workers (only `results`
@@ -300,6 +309,12 @@ pub fn item_to_row(item: &Item) -> Result<BatchRow, String> {
             .map_err(|_| "attribute attempt is out of range".to_owned())?,
         started_at_ms: optional_n("startedAtMs")?,
         finished_at_ms: optional_n("finishedAtMs")?,
+        usage: if item.contains_key("usage") {
+            serde_json::from_str(get_s(item, "usage")?)
+                .map_err(|e| format!("attribute usage is not usage JSON: {e}"))?
+        } else {
+            Usage::default()
+        },
     })
 }
 
@@ -505,6 +520,7 @@ mod tests {
             attempt: 2,
             started_at_ms: 1000,
             finished_at_ms: 2500,
+            usage: Usage::default(),
         }
     }
 
@@ -513,7 +529,14 @@ mod tests {
         let item = row_to_item(&row());
         assert_eq!(item["batchId"], AttributeValue::N("7".into()));
         assert_eq!(item["ttl"], AttributeValue::N("1900000000".into()));
+        assert!(!item.contains_key("usage"), "empty usage is left out");
         assert_eq!(item_to_row(&item), Ok(row()));
+        let mut measured = row();
+        measured.usage = Usage::invocation("worker", std::time::Duration::from_millis(1500), 2048);
+        measured.usage.s3_get_requests = 12;
+        let item = row_to_item(&measured);
+        assert!(item.contains_key("usage"));
+        assert_eq!(item_to_row(&item), Ok(measured));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
-use burst::{collect_pages, BackendError, ObjectInfo, ObjectStore, Page};
+use burst::{collect_pages, BackendError, ObjectInfo, ObjectStore, Page, PutOutcome};
 
 use crate::config::AwsClients;
 use crate::retry::{with_retries, CallError, RetryPolicy};
@@ -157,6 +157,39 @@ impl ObjectStore for S3ObjectStore {
         })
         .await
         .map_err(|e| e.into_backend(&format!("S3 PutObject {}", self.url(key))))?;
+        Ok(())
+    }
+
+    async fn put_if_absent(&self, key: &str, bytes: Vec<u8>) -> Result<PutOutcome, BackendError> {
+        let result = with_retries(&self.retry, "S3 PutObject If-None-Match", || {
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .if_none_match("*")
+                .body(ByteStream::from(bytes.clone()))
+                .send()
+        })
+        .await;
+        match result {
+            Ok(_) => Ok(PutOutcome::Inserted),
+            Err(e) if e.has_code("PreconditionFailed") => Ok(PutOutcome::AlreadyPresent),
+            Err(e) => {
+                Err(e.into_backend(&format!("S3 PutObject If-None-Match: * {}", self.url(key))))
+            }
+        }
+    }
+
+    async fn delete_object(&self, key: &str) -> Result<(), BackendError> {
+        with_retries(&self.retry, "S3 DeleteObject", || {
+            self.client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+        })
+        .await
+        .map_err(|e| e.into_backend(&format!("S3 DeleteObject {}", self.url(key))))?;
         Ok(())
     }
 

@@ -23,6 +23,7 @@ fn row(job_id: &str, batch_id: u64, results: String, mime: &str) -> BatchRow {
         attempt: 1,
         started_at_ms: 1_000,
         finished_at_ms: 1_000 + 250 * batch_id,
+        usage: Default::default(),
     }
 }
 

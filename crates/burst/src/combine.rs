@@ -1,4 +1,5 @@
-//! The combiner wrapper: reads every row of a job, decodes the partial results, runs the
+//! The combiner wrapper: reads every row of a job, decodes the partial results (reading those
+//! stored as objects, see [`crate::partials`]), runs the
 //! user's [`Combiner`] (also on time-out and on the error path), stores the outcome and the
 //! final status.
 
@@ -6,39 +7,68 @@ use std::collections::BTreeSet;
 
 use crate::attempts::{exceeds_tolerance, histories, permanent_failures, recovered_batches};
 use crate::backends::Backends;
+use crate::cost::{
+    configured_memory_mb, consistent_read_units, FunctionUsage, Prices, Usage, COMBINE_TRANSITIONS,
+};
 use crate::error::BurstError;
-use crate::job::{CombineSummary, JobOutcome, JobState, MonitorState};
+use crate::job::{BatchRow, CombineSummary, JobOutcome, JobState, MonitorState};
+use crate::manager::plan_of;
 use crate::outcome::{error_text, record_outcome};
-use crate::payload;
+use crate::partials::resolve_all;
 use crate::status::load_status;
-use crate::traits::{all_attempts, all_rows, BatchOutput, CombineInput, Combiner};
+use crate::traits::{all_attempts, all_rows, CombineInput, Combiner};
 use crate::worker::catch_panic;
 
 /// Gathers the combiner's input from the task table.
 pub async fn gather(backends: &Backends, state: &MonitorState) -> Result<CombineInput, BurstError> {
+    Ok(gather_with_usage(backends, state).await?.0)
+}
+
+/// What the job's rows, its monitor and its managers used, before the combiner's own share:
+/// the rows' usage, the monitor's polls (COUNT queries priced at the rows' average size), the
+/// managers' invocations (their count from the job's plan; they report no duration) and the
+/// combiner's reading of the rows.
+fn usage_before_combine(state: &MonitorState, rows: &[BatchRow]) -> Usage {
+    let mut usage = state.usage.clone();
+    let row_bytes: u64 = rows.iter().map(BatchRow::item_bytes).sum();
+    for row in rows {
+        usage.add(&row.usage);
+    }
+    if !rows.is_empty() && state.counted_rows > 0 {
+        let average = row_bytes / rows.len() as u64;
+        usage.dynamodb_read_units += consistent_read_units(state.counted_rows * average);
+    }
+    usage.dynamodb_read_units += consistent_read_units(row_bytes);
+    usage.add(&Usage {
+        functions: [(
+            "manager".to_owned(),
+            FunctionUsage {
+                invocations: plan_of(&state.job).num_managers(),
+                ..FunctionUsage::default()
+            },
+        )]
+        .into(),
+        ..Usage::default()
+    });
+    usage
+}
+
+/// [`gather`], and the usage of the job so far ([`usage_before_combine`]).
+async fn gather_with_usage(
+    backends: &Backends,
+    state: &MonitorState,
+) -> Result<(CombineInput, Usage), BurstError> {
     let job = &state.job;
     let tasks = backends.tasks.as_ref();
     let mut rows = all_rows(tasks, &job.job_id).await?;
     rows.sort_by_key(|r| r.batch_id);
     rows.dedup_by_key(|r| r.batch_id);
-    let partials = rows
-        .iter()
-        .map(|row| {
-            payload::decode(&row.results, &row.results_mime_type, row.nresults)
-                .map(|result| BatchOutput {
-                    batch_id: row.batch_id,
-                    result,
-                })
-                .map_err(|message| BurstError::Decode {
-                    batch_id: row.batch_id,
-                    message,
-                })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let usage = usage_before_combine(state, &rows);
     let done: BTreeSet<u64> = rows.iter().map(|r| r.batch_id).collect();
+    let partials = resolve_all(&backends.store, rows).await?;
     let history = histories(&all_attempts(tasks, &job.job_id).await?);
     let failed = permanent_failures(&history, &done, job.settings.max_attempts);
-    Ok(CombineInput {
+    let input = CombineInput {
         job_id: job.job_id.clone(),
         job_parameters: job.job_parameters.clone(),
         start_time: job.start_time.clone(),
@@ -50,7 +80,8 @@ pub async fn gather(backends: &Backends, state: &MonitorState) -> Result<Combine
         recovered_batches: recovered_batches(&history),
         timed_out: state.timed_out,
         error: state.error.as_ref().map(error_text),
-    })
+    };
+    Ok((input, usage))
 }
 
 /// The final state of a job given what the combiner received.
@@ -90,8 +121,9 @@ pub async fn handle(
     combiner: &dyn Combiner,
     state: MonitorState,
 ) -> Result<CombineSummary, BurstError> {
+    let started = std::time::Instant::now();
     let status = load_status(backends.tasks.as_ref(), &state.job.job_id).await?;
-    let input = gather(backends, &state).await?;
+    let (input, mut usage) = gather_with_usage(backends, &state).await?;
     let mut job_state = final_state(&input, state.job.settings.tolerated_failure_percent);
     let mut error = input.error.clone().or_else(|| match job_state {
         JobState::Failed => failure_summary(&input),
@@ -113,6 +145,14 @@ pub async fn handle(
             None
         }
     };
+    // The combiner's own invocation (up to here), its outcome object and the end states.
+    usage.add(&Usage::invocation(
+        "combiner",
+        started.elapsed(),
+        configured_memory_mb(),
+    ));
+    usage.s3_put_requests += 1;
+    usage.state_transitions += COMBINE_TRANSITIONS;
     let outcome = JobOutcome {
         job_id,
         state: job_state,
@@ -124,6 +164,8 @@ pub async fn handle(
         recovered_batches,
         elapsed_secs: state.job.elapsed_secs(),
         error,
+        cost_usd: usage.cost(&Prices::default()),
+        usage,
     };
     let outcome_key = record_outcome(backends, status, &outcome).await?;
     Ok(CombineSummary {

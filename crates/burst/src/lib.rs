@@ -20,6 +20,7 @@ pub mod local;
 pub mod manager;
 pub mod monitor;
 pub mod outcome;
+pub mod partials;
 pub mod payload;
 pub mod plan;
 pub mod sim;

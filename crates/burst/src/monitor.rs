@@ -17,6 +17,7 @@ use crate::attempts::{
     exceeds_tolerance, histories, permanent_failures, recovered_batches, BatchHistory, LOST_CAUSE,
 };
 use crate::backends::{check_event_size, invoke_all, to_event, Backends, Issuer};
+use crate::cost::{configured_memory_mb, Usage, TRANSITIONS_PER_POLL};
 use crate::error::BurstError;
 use crate::job::{
     AttemptKind, AttemptRecord, BatchFailure, CompletedBatch, FailureReport, JobOutcome, JobSpec,
@@ -231,6 +232,7 @@ pub async fn poll(
     backends: &Backends,
     mut state: MonitorState,
 ) -> Result<MonitorState, BurstError> {
+    let poll_started = std::time::Instant::now();
     let job = &state.job;
     let tasks = backends.tasks.as_ref();
     let (now_ms, start_ms) = (now_ms(), job.start_ms());
@@ -271,6 +273,13 @@ pub async fn poll(
     state.timed_out = decision.timed_out;
     state.failures_exceed_tolerance = decision.failures_exceed_tolerance;
     state.elapsed_secs = decision.elapsed_secs;
+    let mut usage = Usage::invocation("monitor", poll_started.elapsed(), configured_memory_mb());
+    usage.state_transitions = TRANSITIONS_PER_POLL;
+    // The attempt log's query and the completed list's (small items: one unit each, near
+    // enough); the COUNT is priced by the combiner from `counted_rows`.
+    usage.dynamodb_read_units = 1.0 + f64::from(u8::from(need_list));
+    state.usage.add(&usage);
+    state.counted_rows += completed_count;
     Ok(state)
 }
 
@@ -340,6 +349,9 @@ pub async fn report_failure(
         recovered_batches: recovered_batches(&histories(&attempts)),
         elapsed_secs: status.job.elapsed_secs(),
         error: Some(error_text(&report.error)),
+        // The error path has no monitor state to add up; the job's cost is not reported.
+        usage: Usage::default(),
+        cost_usd: Default::default(),
     };
     record_outcome(backends, status, &outcome).await?;
     Ok(outcome.state)

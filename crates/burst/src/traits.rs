@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::cost::Usage;
 use crate::error::{BackendError, TaskError};
 use crate::job::{AttemptRecord, BatchFailure, BatchRow, CompletedBatch, JobStatus, WorkerEvent};
 
@@ -30,6 +31,9 @@ pub struct PartialResult {
     pub data: ResultData,
     /// How many results it holds (NeuronBridge's `nresults`).
     pub nresults: u64,
+    /// What producing it used that the framework cannot see (e.g. the app's S3 reads); the
+    /// framework adds the invocation's duration and its own writes.
+    pub usage: Usage,
 }
 
 impl PartialResult {
@@ -43,6 +47,7 @@ impl PartialResult {
         PartialResult {
             data: ResultData::Json(value),
             nresults,
+            usage: Usage::default(),
         }
     }
 
@@ -51,12 +56,19 @@ impl PartialResult {
         PartialResult {
             data: ResultData::Bytes(bytes),
             nresults: 1,
+            usage: Usage::default(),
         }
     }
 
     /// Overrides the result count.
     pub fn with_count(mut self, nresults: u64) -> Self {
         self.nresults = nresults;
+        self
+    }
+
+    /// Reports what producing this result used (e.g. S3 requests and bytes read).
+    pub fn with_usage(mut self, usage: Usage) -> Self {
+        self.usage = usage;
         self
     }
 
@@ -132,12 +144,14 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
-/// Whether an idempotent write stored the row.
+/// Whether a write-once put stored its value: a completion row ([`TaskTable::put_row`]) or an
+/// object ([`ObjectStore::put_if_absent`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutOutcome {
-    /// The row was new and is now stored.
+    /// The row (object) was new and is now stored.
     Inserted,
-    /// A row for the same (jobId, batchId) existed; it was kept unchanged.
+    /// A row for the same (jobId, batchId) (an object with the same key) existed; it was kept
+    /// unchanged.
     AlreadyPresent,
 }
 
@@ -195,6 +209,27 @@ pub trait ObjectStore: Send + Sync {
     async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Vec<u8>, BackendError>;
     /// Creates or replaces an object.
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), BackendError>;
+    /// Creates an object only if none has `key`, atomically: of concurrent calls on one key
+    /// exactly one answers [`PutOutcome::Inserted`], the others [`PutOutcome::AlreadyPresent`]
+    /// and leave the object unchanged (S3: `PutObject` with `If-None-Match: *`).
+    ///
+    /// A retried call whose first try was stored but not acknowledged may answer
+    /// `AlreadyPresent` for its own object: callers that must know compare the stored content.
+    /// The default refuses the call, naming the missing capability, so that a store without
+    /// conditional writes is never taken for one.
+    async fn put_if_absent(&self, key: &str, bytes: Vec<u8>) -> Result<PutOutcome, BackendError> {
+        let _ = bytes;
+        Err(BackendError::Invalid(format!(
+            "conditional put of {key}: this object store has no create-if-absent write"
+        )))
+    }
+    /// Deletes an object; deleting one that does not exist succeeds (as S3's `DeleteObject`).
+    /// The default refuses the call, naming the missing capability.
+    async fn delete_object(&self, key: &str) -> Result<(), BackendError> {
+        Err(BackendError::Invalid(format!(
+            "delete of {key}: this object store cannot delete objects"
+        )))
+    }
     /// Lists objects whose key starts with `prefix`, by ascending key, one page at a time.
     async fn list(
         &self,

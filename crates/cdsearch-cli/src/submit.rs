@@ -190,6 +190,10 @@ pub fn run(args: SubmitArgs) -> anyhow::Result<()> {
         bar.finish();
         let outcome = outcome?;
         warn_incomplete(&outcome);
+        eprintln!(
+            "job {job_id} cost {}",
+            outcome.usage.summary(&outcome.cost_usd)
+        );
         let mut report = outcome_report(&outcome)?;
         name_masks(&mut report, &names);
         print_report(&report, args.search.format)

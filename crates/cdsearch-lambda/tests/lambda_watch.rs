@@ -201,6 +201,31 @@ async fn a_search_through_the_lambda_emulator_equals_the_local_runtime() {
         stack.sfn.started(),
         std::slice::from_ref(&run.outcome.job_id)
     );
+
+    // The outcome's cost drivers equal what the test counted: invocations per function as the
+    // emulator saw them, the workers' reads as the report adds them up, the transitions of the
+    // polls it made.
+    let usage = &run.outcome.usage;
+    let invocations = |role: &str| usage.functions.get(role).map_or(0, |f| f.invocations);
+    assert_eq!(invocations("worker"), 4);
+    assert_eq!(invocations("manager"), 3);
+    let polls = count(&calls, MONITOR, "RequestResponse", false) as u64;
+    assert_eq!(invocations("monitor"), polls);
+    assert_eq!(invocations("combiner"), 1);
+    assert_eq!(usage.s3_get_requests, report.reads.requests);
+    assert_eq!(usage.s3_bytes_read, report.reads.bytes);
+    assert_eq!(
+        usage.state_transitions,
+        polls * burst::cost::TRANSITIONS_PER_POLL + burst::cost::COMBINE_TRANSITIONS
+    );
+    assert!(
+        usage.dynamodb_write_units >= 4.0,
+        "one row per batch: {usage:?}"
+    );
+    assert_eq!(
+        run.outcome.cost_usd,
+        usage.cost(&burst::cost::Prices::default())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::backends::from_event;
+use crate::cost::Usage;
 use crate::error::BurstError;
 
 /// The input of a worker: burst-compute's worker event (the batch, plus the job's shape as its
@@ -105,6 +106,13 @@ pub struct MonitorState {
     /// The error caught by the state machine's error path, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Value>,
+    /// What the monitor's polls used so far (invocations, durations, transitions, reads).
+    #[serde(default)]
+    pub usage: Usage,
+    /// Rows the polls' COUNT queries went over, summed: the combiner prices them at the
+    /// average row size it reads (a COUNT reads every row it counts).
+    #[serde(default)]
+    pub counted_rows: u64,
 }
 
 impl MonitorState {
@@ -121,6 +129,8 @@ impl MonitorState {
             failures_exceed_tolerance: false,
             elapsed_secs: 0.0,
             error: None,
+            usage: Usage::default(),
+            counted_rows: 0,
         }
     }
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::*;
+use crate::cost::{Usage, UsageCost};
 use crate::time::secs_between;
 
 /// One row of the task table: the completion record of a batch.
@@ -30,12 +31,29 @@ pub struct BatchRow {
     pub started_at_ms: u64,
     /// When the worker finished, epoch milliseconds.
     pub finished_at_ms: u64,
+    /// What the worker's invocation used (its duration and memory, the app's reads, this
+    /// row's write); empty in rows of burst-compute workers.
+    #[serde(default)]
+    pub usage: Usage,
 }
+
+/// Bytes of a row's attribute names, numbers and key overhead besides its strings (DynamoDB
+/// item size: names plus values; numbers up to 21 bytes).
+const ROW_FIXED_BYTES: u64 = 160;
 
 impl BatchRow {
     /// How long the batch ran, in seconds.
     pub fn duration_secs(&self) -> f64 {
         secs_between(self.started_at_ms, self.finished_at_ms)
+    }
+
+    /// The size DynamoDB bills for this row's item, near enough (strings plus a fixed
+    /// allowance for names and numbers; the usage attribute as JSON).
+    pub fn item_bytes(&self) -> u64 {
+        let usage = serde_json::to_string(&self.usage).map_or(0, |u| u.len() as u64);
+        (self.job_id.len() + self.results.len() + self.results_mime_type.len()) as u64
+            + usage
+            + ROW_FIXED_BYTES
     }
 }
 
@@ -172,6 +190,12 @@ pub struct JobOutcome {
     /// Why the job failed, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The job's cost drivers as its functions measured them (see [`crate::cost::Usage`]).
+    #[serde(default)]
+    pub usage: Usage,
+    /// `usage` priced at list prices ([`crate::cost::Prices::default`]).
+    #[serde(default)]
+    pub cost_usd: UsageCost,
 }
 
 /// Progress of a running job, for progress bars.

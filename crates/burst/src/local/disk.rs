@@ -53,6 +53,20 @@ async fn replace(path: &Path, bytes: &[u8]) -> Result<(), BackendError> {
         .map_err(|e| BackendError::io(path.display(), e))
 }
 
+/// Creates `path` with `bytes` unless it exists, atomically: a complete temporary file is
+/// hard-linked to `path` (which fails if `path` exists), so the first writer wins and readers
+/// never see a partial file.
+async fn create_once(path: &Path, bytes: &[u8]) -> Result<PutOutcome, BackendError> {
+    let tmp = write_temp(path, bytes).await?;
+    let linked = tokio::fs::hard_link(&tmp, path).await;
+    let _ = tokio::fs::remove_file(&tmp).await;
+    match linked {
+        Ok(()) => Ok(PutOutcome::Inserted),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(PutOutcome::AlreadyPresent),
+        Err(e) => Err(BackendError::io(path.display(), e)),
+    }
+}
+
 /// Sorted names of the `.json` files of a directory (empty if it does not exist).
 async fn json_files(dir: &Path) -> Result<Vec<PathBuf>, BackendError> {
     let mut entries = match tokio::fs::read_dir(dir).await {
@@ -124,14 +138,7 @@ impl TaskTable for DiskTaskTable {
             .job_dir(&row.job_id)?
             .join("rows")
             .join(format!("{:020}.json", row.batch_id));
-        let tmp = write_temp(&path, &encode(&path, row)?).await?;
-        let linked = tokio::fs::hard_link(&tmp, &path).await;
-        let _ = tokio::fs::remove_file(&tmp).await;
-        match linked {
-            Ok(()) => Ok(PutOutcome::Inserted),
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(PutOutcome::AlreadyPresent),
-            Err(e) => Err(BackendError::io(path.display(), e)),
-        }
+        create_once(&path, &encode(&path, row)?).await
     }
 
     async fn count_rows(&self, job_id: &str) -> Result<u64, BackendError> {
@@ -281,6 +288,19 @@ impl ObjectStore for DiskObjectStore {
 
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), BackendError> {
         replace(&self.path(key)?, &bytes).await
+    }
+
+    async fn put_if_absent(&self, key: &str, bytes: Vec<u8>) -> Result<PutOutcome, BackendError> {
+        create_once(&self.path(key)?, &bytes).await
+    }
+
+    async fn delete_object(&self, key: &str) -> Result<(), BackendError> {
+        match tokio::fs::remove_file(self.path(key)?).await {
+            Err(e) if e.kind() != ErrorKind::NotFound => {
+                Err(BackendError::io(format!("object {key}"), e))
+            }
+            _ => Ok(()),
+        }
     }
 
     async fn list(

@@ -148,6 +148,22 @@ impl ObjectStore for MemoryObjectStore {
         Ok(())
     }
 
+    async fn delete_object(&self, key: &str) -> Result<(), BackendError> {
+        self.delete(key);
+        Ok(())
+    }
+
+    async fn put_if_absent(&self, key: &str, bytes: Vec<u8>) -> Result<PutOutcome, BackendError> {
+        super::check_key(key)?;
+        Ok(self.with(|o| match o.entry(key.to_string()) {
+            std::collections::btree_map::Entry::Occupied(_) => PutOutcome::AlreadyPresent,
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(bytes);
+                PutOutcome::Inserted
+            }
+        }))
+    }
+
     async fn list(
         &self,
         prefix: &str,

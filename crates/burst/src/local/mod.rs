@@ -373,6 +373,7 @@ impl Invoker for LocalInvoker {
         let mut finished = inner.entry(&event.job_id).finished.subscribe();
         let permits = Arc::clone(&inner.permits);
         let tasks = Arc::clone(&inner.backends.tasks);
+        let store = Arc::clone(&inner.backends.store);
         drop(inner);
         tokio::spawn(async move {
             let Ok(_permit) = permits.acquire_owned().await else {
@@ -382,7 +383,7 @@ impl Invoker for LocalInvoker {
             let ran = tokio::task::spawn_blocking(move || {
                 handle.block_on(async {
                     tokio::select! {
-                        result = worker::handle(tasks.as_ref(), worker.as_ref(), event) => Some(result),
+                        result = worker::handle(tasks.as_ref(), store.as_ref(), worker.as_ref(), event) => Some(result),
                         _ = finished.wait_for(Option::is_some) => None,
                     }
                 })

@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use burst::cost::Usage;
 use burst::traits::{PartialResult, Worker};
 use burst::{TaskError, WorkerEvent};
 use cds::pixel_match::{MatchParams, PreparedMask};
@@ -128,7 +129,16 @@ impl Worker for SearchWorker {
         }
         let report = merge_reports(reports, kept);
         let hits = report.masks.iter().map(|m| m.results.len() as u64).sum();
-        Ok(PartialResult::json(serde_json::to_value(&report)?).with_count(hits))
+        // The targets' reads (S3 requests, or file reads on the local runtime) are the
+        // batch's cost drivers the framework cannot see.
+        let usage = Usage {
+            s3_get_requests: report.reads.requests,
+            s3_bytes_read: report.reads.bytes,
+            ..Usage::default()
+        };
+        Ok(PartialResult::json(serde_json::to_value(&report)?)
+            .with_count(hits)
+            .with_usage(usage))
     }
 }
 
