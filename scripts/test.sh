@@ -22,6 +22,13 @@ bash scripts/aws-test-env.sh lint
 echo "== cargo test"
 cargo test --workspace --all-features
 
+# ---- API contract (schemathesis against `cdsearch serve`) -- begin ----
+# Installs schemathesis into .venv, starts the server on a free loopback port with a temporary
+# data directory and runs every check over the generated requests of /openapi.json: 0 failures.
+echo "== API contract (schemathesis)"
+bash scripts/api-contract.sh
+# ---- API contract -- end ----
+
 # ---- aarch64 (Graviton, what template.yaml deploys) -- begin ----
 # Installs qemu-user, the aarch64 linker and the Rust target if missing, then runs the cds tests
 # (golden scores, proptests of every scoring loop, NEON included) for aarch64 under emulation.

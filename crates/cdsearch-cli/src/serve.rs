@@ -53,6 +53,16 @@ pub struct ServeArgs {
     /// A search running longer than this many seconds stops as timed out.
     #[arg(long, default_value_t = Limits::default().search_timeout.as_secs())]
     search_timeout_secs: u64,
+    /// Delete finished searches this many days after they ended (a sweep runs
+    /// at start and every 10 minutes; fractions allowed, e.g. 0.5). Default:
+    /// keep them until deleted with `DELETE /searches/{id}`.
+    #[arg(long, value_name = "DAYS", value_parser = parse_days)]
+    retention_days: Option<Duration>,
+    /// Most bytes the data directory may hold (searches, results, runtime
+    /// state, thumbnails); when full, submissions are answered 507
+    /// Insufficient Storage until searches are deleted or expire. Default: no cap.
+    #[arg(long, value_name = "BYTES")]
+    max_data_bytes: Option<u64>,
     /// How searches run: `local` as jobs on the burst framework's local
     /// runtime (kept under DATA_DIR/runtime, so a job that ends while the
     /// server is down is picked up after a restart), `direct` in one
@@ -63,6 +73,16 @@ pub struct ServeArgs {
     #[cfg(feature = "aws")]
     #[command(flatten)]
     aws: crate::aws_args::AwsArgs,
+}
+
+/// A positive number of days as a duration.
+fn parse_days(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(days) if days.is_finite() && days > 0.0 && days < 1e6 => {
+            Ok(Duration::from_secs_f64(days * 86_400.0))
+        }
+        _ => Err(format!("expected a positive number of days, got {text:?}")),
+    }
 }
 
 /// `NAME=DIR` or `NAME=s3://...` → (name, where).
@@ -145,6 +165,9 @@ impl ServeArgs {
             request_burst: self.request_burst,
             requests_per_minute: self.requests_per_minute,
             search_timeout: Duration::from_secs(self.search_timeout_secs),
+            retention: self.retention_days,
+            max_data_bytes: self.max_data_bytes,
+            ..Limits::default()
         };
         let config = ApiConfig {
             data_dir: self.data_dir.clone(),

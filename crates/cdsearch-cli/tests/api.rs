@@ -230,7 +230,9 @@ async fn every_validation_error_is_named() {
         .send()
         .await
         .unwrap();
-    assert_eq!(bad_fields(r).await, ["body"]);
+    assert_eq!(r.status(), 415, "no media type");
+    let refused: Value = r.json().await.unwrap();
+    assert_eq!(refused["error"], "unsupported_media_type");
     let r = server
         .client
         .post(server.url("/searches"))
@@ -389,8 +391,10 @@ async fn limits_give_clear_4xx() {
         "{body}"
     );
 
+    // The 413 came before the handler (from Content-Length): no submission
+    // was counted, so the whole burst of 3 remains.
     let body = json!({"libraries": ["sample"], "maskRefs": [MASK]});
-    for _ in 0..2 {
+    for _ in 0..3 {
         let r = server
             .client
             .post(server.url("/searches"))
@@ -953,4 +957,94 @@ async fn the_direct_runner_refuses_the_shape_stage_by_name() {
             .contains("--runtime local"),
         "{body}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labelled_search_and_neuronbridge_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), Limits::default()).await;
+    let params = json!({"libraries": ["sample"], "label": " EM 12191 ", "mirrorMask": true});
+    let r = server
+        .submit(ALICE, &params, &[(MASK, mask_bytes(MASK))])
+        .await;
+    assert_eq!(r.status(), 202);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let done = server.wait(ALICE, &id).await;
+    assert_eq!(done["params"]["label"], "EM 12191");
+    let listed = server.get_json(ALICE, "/searches").await;
+    assert_eq!(listed[0]["params"]["label"], "EM 12191");
+
+    let page = server
+        .get_json(ALICE, &format!("/searches/{id}/results"))
+        .await;
+    let nb = server
+        .get_json(
+            ALICE,
+            &format!("/searches/{id}/results?format=neuronbridge"),
+        )
+        .await;
+    let masks = nb.as_array().expect("one entry per mask");
+    assert_eq!(masks.len(), 1);
+    let input = &masks[0]["inputImage"];
+    assert_eq!(input["id"], MASK);
+    assert_eq!(
+        input["files"]["ColorDepthMip"],
+        format!("/searches/{id}/masks/0/image")
+    );
+    let rows: Vec<(String, i64, bool, f64)> = masks[0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            assert_eq!(m["image"]["libraryName"], "sample");
+            assert_eq!(
+                m["files"]["ColorDepthMipInput"],
+                input["files"]["ColorDepthMip"]
+            );
+            assert_eq!(
+                m["files"]["ColorDepthMipMatch"],
+                m["image"]["files"]["ColorDepthMip"]
+            );
+            (
+                m["image"]["id"].as_str().unwrap().to_owned(),
+                m["matchingPixels"].as_i64().unwrap(),
+                m["mirrored"].as_bool().unwrap(),
+                m["normalizedScore"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    // The JSON page's hits, in matchingPixels order (the same order here).
+    let expected: Vec<(String, i64, bool, f64)> = page["masks"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["imageName"].as_str().unwrap().to_owned(),
+                h["matchingPixels"].as_i64().unwrap(),
+                h["mirrored"].as_bool().unwrap(),
+                h["matchingPixels"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(rows, expected);
+    assert_eq!(
+        rows[0],
+        ("12191_JRC2018U.tif".to_owned(), 10299, false, 10299.0)
+    );
+    assert!(rows.iter().any(|r| r.2), "a mirrored hit");
+    assert_eq!(
+        masks[0]["results"][0]["image"]["files"]["ColorDepthMipThumbnail"],
+        "/libraries/sample/thumbnails/12191_JRC2018U.tif"
+    );
+
+    let bad = server
+        .get(ALICE, &format!("/searches/{id}/results?format=xml"))
+        .await;
+    assert_eq!(bad.status(), 400);
+    let body: Value = bad.json().await.unwrap();
+    assert!(body.to_string().contains("neuronbridge"), "{body}");
 }

@@ -16,6 +16,7 @@ use cdsearch_service::model::Status;
 use cdsearch_service::platform::aws::{AwsLibrary, AwsPlatform};
 use cdsearch_service::request::{validate, Known};
 use cdsearch_service::searches::Submission;
+use cdsearch_service::store::MaskData;
 use cdsearch_service::SearchPlatform;
 
 const MASK: &str = "12191_JRC2018U.tif";
@@ -102,7 +103,7 @@ async fn a_search_runs_through_the_manager_and_gives_the_sample_ranking() {
         params: valid.params.clone(),
         masks: vec![(
             MASK.into(),
-            std::fs::read(sample("masks").join(MASK)).unwrap(),
+            MaskData::Bytes(std::fs::read(sample("masks").join(MASK)).unwrap()),
         )],
     };
     let (record, created) = platform.submit(submission("k1")).await.unwrap();
@@ -176,6 +177,32 @@ async fn a_search_runs_through_the_manager_and_gives_the_sample_ranking() {
         image.into_bytes().unwrap(),
         std::fs::read(sample("library/12191_JRC2018U.tif")).unwrap()
     );
+
+    // Delete: only the owner's, and every object of the search goes.
+    let store = platform_store(&search_store);
+    let prefix = format!("api/searches/{}/", record.id);
+    assert!(!store.list(&prefix, None).await.unwrap().items.is_empty());
+    assert!(matches!(
+        platform.delete("sub-bob", &record.id).await,
+        Err(ApiError::NotFound(_))
+    ));
+    platform.delete("sub-alice", &record.id).await.unwrap();
+    assert!(store.list(&prefix, None).await.unwrap().items.is_empty());
+    assert!(matches!(
+        platform.get("sub-alice", &record.id).await,
+        Err(ApiError::NotFound(_))
+    ));
+    let listed = platform.list("sub-alice").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, shape_record.id);
+    // Its idempotency key is free again: a new search.
+    let (fresh, created) = platform.submit(submission("k1")).await.unwrap();
+    assert!(created && fresh.id != record.id);
+}
+
+/// The search bucket's store.
+fn platform_store(cell: &OnceLock<Arc<dyn ObjectStore>>) -> Arc<dyn ObjectStore> {
+    cell.get().expect("search bucket set").clone()
 }
 
 /// Follows search `id` of alice until it is final; returns its status.

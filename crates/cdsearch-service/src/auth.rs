@@ -5,6 +5,7 @@ use crate::Service;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::Method;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -92,19 +93,48 @@ pub struct User {
     pub key: String,
 }
 
-/// The token of a request: `Authorization: Bearer <token>`, or the
-/// `access_token` query parameter (for `<img>` links, RFC 6750 §2.3).
+/// Whether a request may carry its API key in the `access_token` query
+/// parameter: only a GET (or HEAD) of an image, a thumbnail or a results
+/// download, which a browser loads by URL (`<img>`, links) without headers.
+/// Keys in URLs end up in logs and histories, so no other request may.
+pub fn query_token_allowed(method: &Method, path: &str) -> bool {
+    if method != Method::GET && method != Method::HEAD {
+        return false;
+    }
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    matches!(
+        segments.as_slice(),
+        ["libraries", _, "images" | "thumbnails", _, ..]
+            | ["masks", "images" | "thumbnails", _, ..]
+            | ["searches", _, "masks", _, "image" | "thumbnail"]
+            | ["searches", _, "results"]
+    )
+}
+
+/// The token of a request: `Authorization: Bearer <token>`, or, where
+/// [`query_token_allowed`], the `access_token` query parameter (RFC 6750 §2.3).
 fn token(parts: &Parts) -> Option<&str> {
     if let Some(value) = parts.headers.get(AUTHORIZATION) {
         let value = value.to_str().ok()?;
         let (scheme, token) = value.split_once(' ')?;
         return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim());
     }
+    if !query_token_allowed(&parts.method, parts.uri.path()) {
+        return None;
+    }
     parts
         .uri
         .query()?
         .split('&')
         .find_map(|pair| pair.strip_prefix("access_token="))
+}
+
+/// Whether the query names an `access_token`.
+fn has_query_token(parts: &Parts) -> bool {
+    parts
+        .uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p.starts_with("access_token=")))
 }
 
 impl FromRequestParts<Arc<Service>> for User {
@@ -117,9 +147,14 @@ impl FromRequestParts<Arc<Service>> for User {
         let (name, key) = match &service.auth {
             Auth::Keys(keys) => {
                 let token = token(parts).ok_or_else(|| {
-                    ApiError::Unauthorized(
-                        "missing API key: send the header `Authorization: Bearer <API key>`".into(),
-                    )
+                    ApiError::Unauthorized(if has_query_token(parts) {
+                        "an API key in the query (`access_token`) is accepted only on GET of \
+                         images, thumbnails and results downloads: send the header \
+                         `Authorization: Bearer <API key>`"
+                            .into()
+                    } else {
+                        "missing API key: send the header `Authorization: Bearer <API key>`".into()
+                    })
                 })?;
                 let user = keys
                     .user(token)
@@ -156,5 +191,23 @@ mod tests {
         let err = ApiKeys::parse("alice:short").unwrap_err();
         assert_eq!(err.entry, "alice:short");
         assert!(ApiKeys::parse("nocolon").is_err());
+    }
+
+    #[test]
+    fn query_tokens_only_where_a_browser_cannot_send_headers() {
+        let get = Method::GET;
+        assert!(query_token_allowed(
+            &get,
+            "/libraries/sample/thumbnails/a/b.tif"
+        ));
+        assert!(query_token_allowed(&get, "/libraries/sample/images/b.tif"));
+        assert!(query_token_allowed(&get, "/masks/thumbnails/m.tif"));
+        assert!(query_token_allowed(&get, "/searches/x/masks/0/image"));
+        assert!(query_token_allowed(&get, "/searches/x/results"));
+        assert!(!query_token_allowed(&get, "/searches"));
+        assert!(!query_token_allowed(&get, "/searches/x"));
+        assert!(!query_token_allowed(&get, "/libraries"));
+        assert!(!query_token_allowed(&Method::POST, "/searches"));
+        assert!(!query_token_allowed(&Method::DELETE, "/searches/x"));
     }
 }

@@ -30,6 +30,12 @@ pub enum ApiError {
     /// The body is larger than allowed (413).
     #[error("{0}")]
     TooLarge(String),
+    /// The body's media type is not one the route reads (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The server's data directory is full (507).
+    #[error("{0}")]
+    InsufficientStorage(String),
     /// Too many requests for this key; retry after the given time (429).
     #[error("rate limit of this API key exceeded; retry after {} s", .0.as_secs())]
     RateLimited(Duration),
@@ -60,6 +66,12 @@ impl ApiError {
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::KeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            Self::InsufficientStorage(_) => {
+                (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage")
+            }
             Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -92,7 +104,7 @@ impl IntoResponse for ApiError {
             }
             // The body was not read to its end: the connection cannot carry
             // another request, so tell the client not to reuse it.
-            Self::TooLarge(_) => {
+            Self::TooLarge(_) | Self::UnsupportedMediaType(_) | Self::InsufficientStorage(_) => {
                 headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}

@@ -10,14 +10,19 @@ use std::path::{Path, PathBuf};
 pub const THUMBNAIL_SIZES: std::ops::RangeInclusive<u32> = 16..=1024;
 /// Thumbnail size when none is asked for.
 pub const DEFAULT_THUMBNAIL_SIZE: u32 = 256;
+/// The thumbnail sizes kept in the cache; other sizes are made for each
+/// request. So the cache holds at most this many files per image, whatever
+/// sizes clients ask for.
+pub const CACHED_THUMBNAIL_SIZES: [u32; 4] = [64, 128, 256, 512];
 
 const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 
-/// Why an image could not be served.
+/// Why an image could not be served. The message names no path (it may
+/// reach a client, who names the image); `path` is for logs.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     /// The file could not be read or the cache written.
-    #[error("cannot read image {path}: {source}")]
+    #[error("cannot read the image: {source}")]
     Io {
         /// The image file.
         path: PathBuf,
@@ -25,7 +30,7 @@ pub enum ImageError {
         source: io::Error,
     },
     /// The file is not a decodable PNG or TIFF.
-    #[error("cannot decode image {path}: {source}")]
+    #[error("cannot decode the image: {source}")]
     Decode {
         /// The image file.
         path: PathBuf,
@@ -33,7 +38,7 @@ pub enum ImageError {
         source: cds::DecodeError,
     },
     /// The PNG could not be encoded.
-    #[error("cannot encode PNG of {path}: {message}")]
+    #[error("cannot encode the image as PNG: {message}")]
     Encode {
         /// The image file.
         path: PathBuf,
@@ -56,15 +61,20 @@ pub fn png_of(name: &Path, bytes: Vec<u8>) -> Result<Vec<u8>, ImageError> {
 }
 
 /// An image as PNG, full size or as a thumbnail of `thumb` pixels; local
-/// files' thumbnails are cached in `cache_dir` when there is one.
+/// files' thumbnails of the [`CACHED_THUMBNAIL_SIZES`] are cached in
+/// `cache_dir` when there is one.
 pub fn serve(
     image: ImageData,
     thumb: Option<u32>,
     cache_dir: Option<&Path>,
 ) -> Result<Vec<u8>, ImageError> {
     match (image, thumb, cache_dir) {
-        (ImageData::File(path), Some(size), Some(cache)) => thumbnail(&path, size, cache),
-        (ImageData::File(path), Some(size), None) => thumbnail_of(&path, &read(&path)?, size),
+        (ImageData::File(path), Some(size), Some(cache))
+            if CACHED_THUMBNAIL_SIZES.contains(&size) =>
+        {
+            thumbnail(&path, size, cache)
+        }
+        (ImageData::File(path), Some(size), _) => thumbnail_of(&path, &read(&path)?, size),
         (ImageData::File(path), None, _) => png(&path),
         (ImageData::Fetched { name, bytes }, Some(size), _) => thumbnail_of(&name, &bytes, size),
         (ImageData::Fetched { name, bytes }, None, _) => png_of(&name, bytes),
@@ -168,5 +178,22 @@ mod tests {
         assert_eq!((thumb.width(), thumb.height()), (128, expected_h));
         assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 1);
         assert_eq!(thumbnail(&path, 128, cache.path()).unwrap(), bytes);
+    }
+
+    #[test]
+    fn only_the_fixed_sizes_are_cached() {
+        let cache = tempfile::tempdir().unwrap();
+        let path = sample("12191_JRC2018U.tif");
+        for size in 16..=80 {
+            let bytes = serve(
+                ImageData::File(path.clone()),
+                Some(size),
+                Some(cache.path()),
+            );
+            let thumb = image::load_from_memory(&bytes.unwrap()).unwrap();
+            assert_eq!(thumb.width().max(thumb.height()), size);
+        }
+        let files: Vec<_> = std::fs::read_dir(cache.path()).unwrap().collect();
+        assert_eq!(files.len(), 1, "only size 64 of 16..=80 is cached");
     }
 }

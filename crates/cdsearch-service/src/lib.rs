@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod catalog;
+mod edges;
 pub mod error;
 pub mod images;
 pub mod limits;
@@ -21,11 +22,13 @@ pub mod model;
 pub mod openapi;
 pub mod outcome;
 pub mod platform;
+pub mod redact;
 pub mod request;
 pub mod routes;
 pub mod runner;
 pub mod searches;
 pub mod store;
+pub mod upload;
 mod web;
 
 pub use auth::{ApiKeys, Auth, GatewayUser};
@@ -40,6 +43,7 @@ pub use catalog::StoreLibrary;
 use catalog::{Catalog, Collection, ServedLibrary};
 use limits::RateLimiter;
 use platform::LocalPlatform as Local;
+use redact::Redactor;
 use searches::Searches;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -126,11 +130,21 @@ impl Service {
             source,
         };
         let store = Store::open(&config.data_dir).map_err(store_error)?;
+        let redactor = config
+            .libraries
+            .iter()
+            .flat_map(|(name, paths)| paths.iter().map(move |p| (p, format!("library {name}"))))
+            .chain(config.masks.iter().map(|p| (p, "stored masks".to_owned())))
+            .fold(
+                Redactor::default().with(&config.data_dir, "the data directory"),
+                |r, (path, label)| r.with(path, &label),
+            );
         let searches = Searches::open(
             store,
             Arc::clone(&catalog),
             runner,
-            config.limits.search_timeout,
+            &config.limits,
+            redactor,
         )
         .map_err(store_error)?;
         Ok(Self::new(
@@ -160,7 +174,10 @@ pub fn router(service: Arc<Service>) -> Router {
             "/searches",
             get(routes::list_searches).post(routes::create_search),
         )
-        .route("/searches/{id}", get(routes::get_search))
+        .route(
+            "/searches/{id}",
+            get(routes::get_search).delete(routes::delete_search),
+        )
         .route("/searches/{id}/results", get(routes::get_results))
         .route(
             "/searches/{id}/masks/{index}/image",
@@ -188,6 +205,11 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/openapi.json", get(openapi::document))
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&service),
+            edges::early_size_check,
+        ))
+        .layer(axum::middleware::from_fn(edges::json_errors))
         .with_state(service)
 }
 

@@ -21,6 +21,15 @@ pub struct Limits {
     pub requests_per_minute: u32,
     /// A search running longer than this stops with status `timed_out`.
     pub search_timeout: Duration,
+    /// Finished searches older than this (since they finished) are deleted
+    /// by the periodic sweep; `None` keeps them forever. Embedded service
+    /// only (on AWS, a lifecycle rule of the bucket does this).
+    pub retention: Option<Duration>,
+    /// Most bytes the data directory may hold (searches, results, runtime
+    /// state, thumbnails); a submission when it is full → 507. `None`: no cap.
+    pub max_data_bytes: Option<u64>,
+    /// How often the retention sweep runs.
+    pub sweep_interval: Duration,
 }
 
 impl Default for Limits {
@@ -33,6 +42,9 @@ impl Default for Limits {
             request_burst: 600,
             requests_per_minute: 6000,
             search_timeout: Duration::from_secs(3600),
+            retention: None,
+            max_data_bytes: None,
+            sweep_interval: Duration::from_secs(600),
         }
     }
 }

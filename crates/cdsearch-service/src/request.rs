@@ -55,6 +55,9 @@ pub struct SearchRequest {
     /// Hits per mask (best by pixel match) that get a shape score (1-1000);
     /// default 300.
     pub shape_top: Option<u64>,
+    /// A name for the search, shown in lists (at most 120 characters, no
+    /// control characters); optional.
+    pub label: Option<String>,
 }
 
 /// Validated parameters of a search, defaults filled in.
@@ -83,6 +86,9 @@ pub struct SearchParams {
     /// Hits per mask that get a shape score when `shape` is set.
     #[serde(default = "default_shape_top")]
     pub shape_top: usize,
+    /// The search's name, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 fn default_shape_top() -> usize {
@@ -174,7 +180,7 @@ pub struct ValidRequest {
     pub mask_refs: Vec<String>,
 }
 
-const FIELDS: [&str; 12] = [
+const FIELDS: [&str; 13] = [
     "libraries",
     "maskRefs",
     "maskThreshold",
@@ -187,6 +193,7 @@ const FIELDS: [&str; 12] = [
     "maxResultsPerMask",
     "shape",
     "shapeTop",
+    "label",
 ];
 
 /// Checks a request body against the schema of [`SearchRequest`] and the
@@ -265,6 +272,7 @@ pub fn validate(
         errors.push(FieldError::new("shape", why));
     }
     let shape_top = integer(obj, "shapeTop", 1, MAX_SHAPE_TOP, &mut errors);
+    let label = label(obj, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -282,6 +290,7 @@ pub fn validate(
             max_results_per_mask: max_results.unwrap_or(DEFAULT_MAX_RESULTS_PER_MASK) as usize,
             shape: shape.unwrap_or(false),
             shape_top: shape_top.map_or(DEFAULT_SHAPE_TOP, |k| k as usize),
+            label,
         },
         mask_refs: mask_refs.unwrap_or_default(),
     })
@@ -364,11 +373,22 @@ fn checked_integer(
     checked(
         field,
         value,
-        value.as_u64(),
+        whole_number(value),
         |v| (min..=max).contains(&v),
         expected,
         errors,
     )
+}
+
+/// A JSON number that is a non-negative whole number, as JSON Schema's
+/// `integer` counts them (`3` and `3.0` alike).
+fn whole_number(value: &Value) -> Option<u64> {
+    value.as_u64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(f))
+            .map(|f| f as u64)
+    })
 }
 
 /// `parsed` (the field's value read as a `T`) when it is there and `valid`;
@@ -407,13 +427,33 @@ fn boolean(obj: &Map<String, Value>, field: &str, errors: &mut Vec<FieldError>) 
     checked(field, value, value.as_bool(), |_| true, expected, errors)
 }
 
+/// The longest `label` accepted, in characters.
+pub const MAX_LABEL_CHARS: usize = 120;
+
+/// The optional `label`: trimmed, `None` when absent or blank.
+fn label(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<String> {
+    let value = obj.get("label")?;
+    let expected =
+        || format!("a string of at most {MAX_LABEL_CHARS} characters without control characters");
+    let text = checked(
+        "label",
+        value,
+        value.as_str(),
+        |s| s.chars().count() <= MAX_LABEL_CHARS && !s.chars().any(char::is_control),
+        expected,
+        errors,
+    )?;
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
 fn xy_shift(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<u32> {
     let value = obj.get("xyShift")?;
     let expected = || "0, 2 or 4 (pixels)".to_owned();
     let shift = checked(
         "xyShift",
         value,
-        value.as_u64(),
+        whole_number(value),
         |v| XY_SHIFTS.contains(&v),
         expected,
         errors,
@@ -514,7 +554,31 @@ mod tests {
         assert_eq!(p.max_results_per_mask, 500);
         assert!(!p.shape);
         assert_eq!(p.shape_top, 300);
+        assert_eq!(p.label, None);
         assert_eq!(p.match_params(1), MatchParams::default());
+    }
+
+    #[test]
+    fn label_is_optional_trimmed_and_bounded() {
+        let libs = vec!["sample".to_owned()];
+        let body = |label: Value| json!({"libraries": ["sample"], "label": label});
+        let check = |label: Value| validate(&body(label), 1, known(&libs, &[]));
+        assert_eq!(
+            check(json!("  DNp11 left "))
+                .unwrap()
+                .params
+                .label
+                .as_deref(),
+            Some("DNp11 left")
+        );
+        assert_eq!(check(json!("   ")).unwrap().params.label, None);
+        for bad in [
+            json!(7),
+            json!("a\nb"),
+            json!("x".repeat(MAX_LABEL_CHARS + 1)),
+        ] {
+            assert_eq!(fields(&check(bad).unwrap_err()), ["label"]);
+        }
     }
 
     #[test]
@@ -559,6 +623,26 @@ mod tests {
         );
         assert!(errors[1].message.contains("\"nope\""), "{:?}", errors[1]);
         assert!(errors[3].message.contains("(1), got 2"), "{:?}", errors[3]);
+    }
+
+    #[test]
+    fn whole_numbers_written_as_floats_are_integers() {
+        let libs = vec!["sample".to_owned()];
+        let ok = validate(
+            &json!({"libraries": ["sample"], "maxResultsPerMask": 3792.0, "xyShift": 2.0}),
+            1,
+            known(&libs, &[]),
+        )
+        .unwrap();
+        assert_eq!(ok.params.max_results_per_mask, 3792);
+        assert_eq!(ok.params.xy_shift, 2);
+        let e = validate(
+            &json!({"libraries": ["sample"], "maxResultsPerMask": 3.5}),
+            1,
+            known(&libs, &[]),
+        )
+        .unwrap_err();
+        assert_eq!(fields(&e), ["maxResultsPerMask"]);
     }
 
     #[test]

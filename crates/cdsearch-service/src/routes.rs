@@ -2,6 +2,7 @@
 //! service, and answers JSON, CSV or PNG; errors are [`ApiError`]s.
 
 use crate::auth::User;
+use crate::edges::media_type_is;
 use crate::error::ApiError;
 use crate::images::{self, DEFAULT_THUMBNAIL_SIZE, THUMBNAIL_SIZES};
 use crate::model::{
@@ -11,6 +12,8 @@ use crate::model::{
 use crate::platform::{blocking, ImageData};
 use crate::request::{validate, FieldError, Known, SearchRequest, MAX_RESULTS_PER_MASK};
 use crate::searches::Submission;
+use crate::store::MaskData;
+use crate::upload;
 use crate::Service;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
@@ -18,6 +21,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use burst::time::now_ms;
+use cdsearch::neuronbridge::{custom_matches, CustomMatches, HitFiles};
 use cdsearch::results::CsvHit;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -73,11 +77,18 @@ fn search_view(record: SearchRecord) -> SearchView {
     }
 }
 
+/// An uploaded mask as received: its file name and data.
+#[derive(Debug)]
+struct Upload {
+    name: String,
+    received: upload::Received,
+}
+
 /// The parts of a search submission before validation.
 #[derive(Debug, Default)]
 struct RawSubmission {
     params: serde_json::Value,
-    uploads: Vec<(String, Bytes)>,
+    uploads: Vec<Upload>,
     errors: Vec<FieldError>,
 }
 
@@ -96,8 +107,9 @@ fn parse_json(field: &str, bytes: &[u8]) -> Result<serde_json::Value, FieldError
         .map_err(|e| FieldError::new(field, format!("expected a JSON object: {e}")))
 }
 
-/// Reads a submission: multipart (`params` JSON part, `mask` file parts) or
-/// a JSON body (stored masks only).
+/// Reads a submission: multipart (`params` JSON part, `mask` file parts,
+/// each streamed to the platform's upload directory) or a JSON body (stored
+/// masks only). Other media types → 415.
 async fn read_submission(
     service: &Arc<Service>,
     headers: &HeaderMap,
@@ -112,7 +124,8 @@ async fn read_submission(
         params: serde_json::json!({}),
         ..RawSubmission::default()
     };
-    if content_type.starts_with("multipart/form-data") {
+    if media_type_is(content_type, "multipart/form-data") {
+        let upload_dir = service.platform.upload_dir();
         let mut multipart = Multipart::from_request(req, service)
             .await
             .map_err(|e| body_error(limit, e.status(), e.body_text()))?;
@@ -124,19 +137,33 @@ async fn read_submission(
             let Some(field) = field else { break };
             let name = field.name().unwrap_or("").to_owned();
             let file_name = field.file_name().map(str::to_owned);
-            let bytes = field
-                .bytes()
-                .await
-                .map_err(|e| body_error(limit, e.status(), e.body_text()))?;
             match name.as_str() {
-                "params" => match parse_json("params", &bytes) {
-                    Ok(v) => raw.params = v,
-                    Err(e) => raw.errors.push(e),
-                },
+                "params" => {
+                    let bytes = field
+                        .bytes()
+                        .await
+                        .map_err(|e| body_error(limit, e.status(), e.body_text()))?;
+                    match parse_json("params", &bytes) {
+                        Ok(v) => raw.params = v,
+                        Err(e) => raw.errors.push(e),
+                    }
+                }
                 "mask" => {
+                    let received = upload::receive(field, upload_dir.as_deref())
+                        .await
+                        .map_err(|e| match e {
+                            upload::ReceiveError::Body(e) => {
+                                body_error(limit, e.status(), e.body_text())
+                            }
+                            upload::ReceiveError::Disk(e) => {
+                                ApiError::Internal(format!("cannot receive an upload: {e}"))
+                            }
+                        })?;
                     let index = raw.uploads.len();
-                    raw.uploads
-                        .push((file_name.unwrap_or_else(|| format!("mask-{index}")), bytes));
+                    raw.uploads.push(Upload {
+                        name: file_name.unwrap_or_else(|| format!("mask-{index}")),
+                        received,
+                    });
                 }
                 other => raw.errors.push(FieldError::new(
                     other,
@@ -144,7 +171,7 @@ async fn read_submission(
                 )),
             }
         }
-    } else if content_type.starts_with("application/json") {
+    } else if media_type_is(content_type, "application/json") {
         let bytes = Bytes::from_request(req, service)
             .await
             .map_err(|e| body_error(limit, e.status(), e.body_text()))?;
@@ -153,10 +180,9 @@ async fn read_submission(
             Err(e) => return Err(ApiError::Invalid(vec![e])),
         }
     } else {
-        return Err(ApiError::field(
-            "body",
-            format!("unsupported content type {content_type:?}: expected multipart/form-data or application/json"),
-        ));
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "unsupported content type {content_type:?}: expected multipart/form-data or application/json"
+        )));
     }
     Ok(raw)
 }
@@ -177,19 +203,31 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, FieldError> {
     }
 }
 
+/// The announced body size, when it is given.
+fn content_length(headers: &HeaderMap) -> u64 {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// Submit a search.
 #[utoipa::path(post, path = "/searches", tag = "searches",
     request_body(description = "JSON (stored masks only), or multipart/form-data with a `params` part holding this JSON and one `mask` file part per uploaded mask (PNG or TIFF)",
         content((SearchRequest = "application/json"), (SearchRequest = "multipart/form-data"))),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the same search")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Retries with the same key (1-255 visible ASCII characters) return the same search")),
     responses(
         (status = 202, description = "Search queued", body = SearchView),
         (status = 200, description = "Same Idempotency-Key and request as an earlier submission: that search", body = SearchView),
         (status = 400, description = "Invalid request: every bad field is listed", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 409, description = "A submission with the same Idempotency-Key is still being stored; retry", body = ErrorBody),
         (status = 413, description = "Body larger than the upload limit", body = ErrorBody),
+        (status = 415, description = "Body neither multipart/form-data nor application/json", body = ErrorBody),
         (status = 422, description = "Idempotency-Key reused for a different request", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = ErrorBody)),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = ErrorBody),
+        (status = 507, description = "The server's storage for searches is full", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create_search(
     State(service): State<Arc<Service>>,
@@ -201,6 +239,10 @@ pub async fn create_search(
         .submit_limiter
         .take(&user.key, Instant::now())
         .map_err(ApiError::RateLimited)?;
+    service
+        .platform
+        .check_space(content_length(&headers))
+        .await?;
     let raw = read_submission(&service, &headers, req).await?;
     let mut errors = raw.errors;
     let key = idempotency_key(&headers)
@@ -229,22 +271,40 @@ pub async fn create_search(
             refs.push((name.clone(), image));
         }
     }
-    let (masks, bad) = blocking(move || {
+    // Uploads are read back and decoded one at a time, off the async
+    // threads; stored masks are digested from their files.
+    let (masks, digests, bad) = blocking(move || {
         let mut bad = Vec::new();
-        for (i, (name, bytes)) in uploads.iter().enumerate() {
-            if let Err(e) = cds::decode_rgb(bytes) {
+        let (mut masks, mut digests) = (Vec::new(), Vec::new());
+        for (i, upload) in uploads.into_iter().enumerate() {
+            let bytes = upload
+                .received
+                .data
+                .read()
+                .map_err(|e| ApiError::Internal(format!("cannot read an upload: {e}")))?;
+            if let Err(e) = cds::decode_rgb(&bytes) {
                 bad.push(FieldError::new(
                     format!("mask[{i}]"),
-                    format!("{name:?} is not a readable PNG or TIFF image: {e}"),
+                    format!("{:?} is not a readable PNG or TIFF image: {e}", upload.name),
                 ));
             }
+            drop(bytes);
+            digests.push((upload.received.len, upload.received.digest));
+            masks.push((upload.name, upload.received.data));
         }
-        let mut masks: Vec<(String, Vec<u8>)> =
-            uploads.into_iter().map(|(n, b)| (n, b.to_vec())).collect();
         for (name, image) in refs {
-            masks.push((name, image.into_bytes()?));
+            match image {
+                ImageData::File(path) => {
+                    digests.push(upload::digest_file(&path)?);
+                    masks.push((name, MaskData::File(path)));
+                }
+                ImageData::Fetched { bytes, .. } => {
+                    digests.push((bytes.len() as u64, cdsearch::hash::fnv1a(&bytes)));
+                    masks.push((name, MaskData::Bytes(bytes)));
+                }
+            }
         }
-        Ok((masks, bad))
+        Ok((masks, digests, bad))
     })
     .await?;
     errors.extend(bad);
@@ -252,7 +312,7 @@ pub async fn create_search(
         Ok(valid) if errors.is_empty() => valid,
         _ => return Err(ApiError::Invalid(errors)),
     };
-    let fingerprint = fingerprint(&valid.params, &masks);
+    let fingerprint = fingerprint(&valid.params, &masks, &digests);
     let submission = Submission {
         owner: user.name,
         idempotency_key: key,
@@ -276,15 +336,37 @@ pub async fn create_search(
         .into_response())
 }
 
-/// A digest of the parameters and the masks (names and bytes).
-fn fingerprint(params: &crate::request::SearchParams, masks: &[(String, Vec<u8>)]) -> String {
-    let mut bytes = serde_json::to_vec(params).unwrap_or_default();
-    for (name, data) in masks {
-        bytes.extend_from_slice(name.as_bytes());
-        bytes.extend_from_slice(&(data.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(data);
+/// A digest of the parameters and the masks (names, sizes and digests of
+/// their bytes).
+fn fingerprint(
+    params: &crate::request::SearchParams,
+    masks: &[(String, MaskData)],
+    digests: &[(u64, u64)],
+) -> String {
+    let mut digest = upload::Digest::default();
+    digest.update(&serde_json::to_vec(params).unwrap_or_default());
+    for ((name, _), (len, data)) in masks.iter().zip(digests) {
+        digest.update(name.as_bytes());
+        digest.update(&len.to_le_bytes());
+        digest.update(&data.to_le_bytes());
     }
-    format!("{:016x}", cdsearch::hash::fnv1a(&bytes))
+    format!("{:016x}", digest.value())
+}
+
+/// Delete a search and its files (masks, results).
+#[utoipa::path(delete, path = "/searches/{id}", tag = "searches",
+    params(("id" = String, Path, description = "Search id")),
+    responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody),
+        (status = 404, description = "No such search of yours", body = ErrorBody),
+        (status = 409, description = "The search is running: delete it once it has ended", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn delete_search(
+    State(service): State<Arc<Service>>,
+    user: User,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    service.platform.delete(&user.name, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// List your searches, newest first.
@@ -320,8 +402,22 @@ pub async fn get_search(
 struct ResultsQuery {
     page: usize,
     per_page: usize,
-    csv: bool,
+    format: ResultsFormat,
 }
+
+/// How the results are answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ResultsFormat {
+    /// A [`ResultsPage`].
+    Json,
+    /// One row per hit (see [`csv_response`]).
+    Csv,
+    /// NeuronBridge's result JSON (see [`neuronbridge_response`]).
+    NeuronBridge,
+}
+
+/// The largest page number accepted.
+pub const MAX_PAGE: usize = i32::MAX as usize;
 
 /// Hits per mask per page when not asked.
 const DEFAULT_PER_PAGE: usize = 100;
@@ -344,22 +440,23 @@ fn results_query(
             }
         },
     };
-    let page = number("page", 1, usize::MAX);
+    let page = number("page", 1, MAX_PAGE);
     let per_page = number("perPage", DEFAULT_PER_PAGE, MAX_RESULTS_PER_MASK as usize);
     let accept_csv = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/csv"));
-    let csv = match query.get("format").map(String::as_str) {
-        None => accept_csv,
-        Some("json") => false,
-        Some("csv") => true,
+    let format = match query.get("format").map(String::as_str) {
+        None if accept_csv => ResultsFormat::Csv,
+        None | Some("json") => ResultsFormat::Json,
+        Some("csv") => ResultsFormat::Csv,
+        Some("neuronbridge") => ResultsFormat::NeuronBridge,
         Some(other) => {
             errors.push(FieldError::new(
                 "format",
-                format!("expected json or csv, got {other:?}"),
+                format!("expected json, csv or neuronbridge, got {other:?}"),
             ));
-            false
+            ResultsFormat::Json
         }
     };
     for key in query
@@ -375,7 +472,7 @@ fn results_query(
         Ok(ResultsQuery {
             page,
             per_page,
-            csv,
+            format,
         })
     } else {
         Err(errors)
@@ -385,9 +482,9 @@ fn results_query(
 /// Ranked hits of a finished search, per mask, paginated (JSON or CSV).
 #[utoipa::path(get, path = "/searches/{id}/results", tag = "searches",
     params(("id" = String, Path, description = "Search id"),
-        ("page" = Option<usize>, Query, description = "Page, from 1 (default 1)"),
-        ("perPage" = Option<usize>, Query, description = "Hits per mask per page, 1-10000 (default 100)"),
-        ("format" = Option<String>, Query, description = "json (default) or csv; `Accept: text/csv` also selects CSV")),
+        ("page" = Option<usize>, Query, minimum = 1, maximum = 2147483647, description = "Page, from 1 (default 1)"),
+        ("perPage" = Option<usize>, Query, minimum = 1, maximum = 10000, description = "Hits per mask per page, 1-10000 (default 100)"),
+        ("format" = Option<String>, Query, description = "json (default), csv, or neuronbridge (NeuronBridge's result JSON: per mask `inputImage` and `results` of CDSMatch entries sorted by matchingPixels); `Accept: text/csv` also selects CSV")),
     responses((status = 200, description = "A page of results",
             content((ResultsPage = "application/json"), (String = "text/csv"))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -441,8 +538,10 @@ pub async fn get_results(
                 .collect(),
         })
         .collect();
-    if query.csv {
-        return csv_response(&record.id, &masks);
+    match query.format {
+        ResultsFormat::Csv => return csv_response(&record.id, &masks),
+        ResultsFormat::NeuronBridge => return Ok(neuronbridge_response(&masks).into_response()),
+        ResultsFormat::Json => {}
     }
     Ok(Json(ResultsPage {
         search_id: record.id,
@@ -503,6 +602,31 @@ fn csv_response(id: &str, masks: &[MaskPage]) -> ApiResult<Response> {
         .into_response())
 }
 
+/// A results page as NeuronBridge's result JSON: per mask, its
+/// `inputImage` and `results` (CDSMatch entries) with the API's image URLs.
+fn neuronbridge_response(masks: &[MaskPage]) -> Json<Vec<CustomMatches>> {
+    Json(
+        masks
+            .iter()
+            .map(|page| {
+                custom_matches(
+                    &page.mask.name,
+                    &page.mask.image_url,
+                    page.results.iter().map(|h| HitFiles {
+                        image_name: &h.hit.image_name,
+                        matching_pixels: h.hit.matching_pixels,
+                        mirrored: h.hit.mirrored,
+                        shape: h.hit.shape.as_ref(),
+                        library_name: &h.hit.library_name,
+                        image: &h.image_url,
+                        thumbnail: Some(&h.thumbnail_url),
+                    }),
+                )
+            })
+            .collect(),
+    )
+}
+
 /// The libraries that can be searched, with their image counts.
 #[utoipa::path(get, path = "/libraries", tag = "libraries",
     responses((status = 200, body = Vec<LibraryView>), (status = 401, body = ErrorBody)),
@@ -557,15 +681,46 @@ fn thumbnail_size(query: &HashMap<String, String>) -> ApiResult<u32> {
     }
 }
 
-/// Answers an image as PNG, full size or as a thumbnail.
+/// Where an image answered comes from, for its error messages (never a
+/// path on the server).
+enum ImageOf<'a> {
+    /// An image of a library.
+    Library(&'a str, &'a str),
+    /// A stored mask.
+    StoredMask(&'a str),
+    /// Mask `index` of a search.
+    SearchMask(&'a str, usize),
+}
+
+impl ImageOf<'_> {
+    fn describe(&self) -> String {
+        match self {
+            Self::Library(library, image) => format!("image {image:?} of library {library:?}"),
+            Self::StoredMask(name) => format!("stored mask {name:?}"),
+            Self::SearchMask(id, index) => format!("mask {index} of search {id}"),
+        }
+    }
+}
+
+/// Answers an image as PNG, full size or as a thumbnail. Thumbnails of
+/// libraries and stored masks are cached; a search's masks are not (their
+/// files go with the search).
 async fn image_response(
     service: &Arc<Service>,
     image: ImageData,
     thumb: Option<u32>,
+    of: ImageOf<'_>,
 ) -> ApiResult<Response> {
-    let cache = service.platform.thumbnail_cache();
+    let cache = match of {
+        ImageOf::SearchMask(..) => None,
+        _ => service.platform.thumbnail_cache(),
+    };
+    let what = of.describe();
     let bytes = blocking(move || {
-        images::serve(image, thumb, cache.as_deref()).map_err(|e| ApiError::Internal(e.to_string()))
+        images::serve(image, thumb, cache.as_deref()).map_err(|e| {
+            tracing::error!(error = ?e, image = what, "cannot serve image");
+            ApiError::Internal(format!("{what}: {e}"))
+        })
     })
     .await?;
     Ok((
@@ -603,14 +758,14 @@ pub async fn library_image_png(
     _user: User,
     Path((library, image)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let image = service.platform.library_image(&library, &image).await?;
-    image_response(&service, image, None).await
+    let data = service.platform.library_image(&library, &image).await?;
+    image_response(&service, data, None, ImageOf::Library(&library, &image)).await
 }
 
 /// A library image's thumbnail as PNG.
 #[utoipa::path(get, path = "/libraries/{library}/thumbnails/{image}", tag = "images",
     params(("library" = String, Path), ("image" = String, Path, description = "Image name (may contain `/`)"),
-        ("size" = Option<u32>, Query, description = "Longest side in pixels, 16-1024 (default 256)")),
+        ("size" = Option<u32>, Query, minimum = 16, maximum = 1024, description = "Longest side in pixels, 16-1024 (default 256); sizes 64, 128, 256 and 512 are cached")),
     responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn library_thumbnail_png(
@@ -620,8 +775,14 @@ pub async fn library_thumbnail_png(
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let size = thumbnail_size(&query)?;
-    let image = service.platform.library_image(&library, &image).await?;
-    image_response(&service, image, Some(size)).await
+    let data = service.platform.library_image(&library, &image).await?;
+    image_response(
+        &service,
+        data,
+        Some(size),
+        ImageOf::Library(&library, &image),
+    )
+    .await
 }
 
 /// A stored mask as PNG.
@@ -635,12 +796,12 @@ pub async fn stored_mask_png(
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
     let image = service.platform.stored_mask(&name).await?;
-    image_response(&service, image, None).await
+    image_response(&service, image, None, ImageOf::StoredMask(&name)).await
 }
 
 /// A stored mask's thumbnail as PNG.
 #[utoipa::path(get, path = "/masks/thumbnails/{name}", tag = "images",
-    params(("name" = String, Path), ("size" = Option<u32>, Query, description = "Longest side in pixels, 16-1024 (default 256)")),
+    params(("name" = String, Path), ("size" = Option<u32>, Query, minimum = 16, maximum = 1024, description = "Longest side in pixels, 16-1024 (default 256); sizes 64, 128, 256 and 512 are cached")),
     responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn stored_mask_thumbnail_png(
@@ -651,13 +812,15 @@ pub async fn stored_mask_thumbnail_png(
 ) -> ApiResult<Response> {
     let size = thumbnail_size(&query)?;
     let image = service.platform.stored_mask(&name).await?;
-    image_response(&service, image, Some(size)).await
+    image_response(&service, image, Some(size), ImageOf::StoredMask(&name)).await
 }
 
 /// A mask of one of your searches as PNG.
 #[utoipa::path(get, path = "/searches/{id}/masks/{index}/image", tag = "images",
-    params(("id" = String, Path), ("index" = usize, Path)),
-    responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    params(("id" = String, Path), ("index" = usize, Path, maximum = 2147483647)),
+    responses((status = 200, content_type = "image/png", body = Vec<u8>),
+        (status = 400, description = "`index` is not a whole number from 0", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn search_mask_png(
     State(service): State<Arc<Service>>,
@@ -665,12 +828,12 @@ pub async fn search_mask_png(
     Path((id, index)): Path<(String, usize)>,
 ) -> ApiResult<Response> {
     let image = search_mask(&service, &user.name, &id, index).await?;
-    image_response(&service, image, None).await
+    image_response(&service, image, None, ImageOf::SearchMask(&id, index)).await
 }
 
 /// A mask of one of your searches as a PNG thumbnail.
 #[utoipa::path(get, path = "/searches/{id}/masks/{index}/thumbnail", tag = "images",
-    params(("id" = String, Path), ("index" = usize, Path), ("size" = Option<u32>, Query, description = "Longest side in pixels, 16-1024 (default 256)")),
+    params(("id" = String, Path), ("index" = usize, Path, maximum = 2147483647), ("size" = Option<u32>, Query, minimum = 16, maximum = 1024, description = "Longest side in pixels, 16-1024 (default 256); sizes 64, 128, 256 and 512 are cached")),
     responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn search_mask_thumbnail_png(
@@ -681,7 +844,7 @@ pub async fn search_mask_thumbnail_png(
 ) -> ApiResult<Response> {
     let size = thumbnail_size(&query)?;
     let image = search_mask(&service, &user.name, &id, index).await?;
-    image_response(&service, image, Some(size)).await
+    image_response(&service, image, Some(size), ImageOf::SearchMask(&id, index)).await
 }
 
 #[cfg(test)]
@@ -719,7 +882,7 @@ mod tests {
             ResultsQuery {
                 page: 1,
                 per_page: 100,
-                csv: true
+                format: ResultsFormat::Csv
             }
         );
     }

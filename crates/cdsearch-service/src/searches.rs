@@ -4,15 +4,17 @@
 
 use crate::catalog::Catalog;
 use crate::error::ApiError;
+use crate::limits::Limits;
 use crate::model::{MaskInfo, Progress, SearchOutcome, SearchRecord, Status};
+use crate::redact::Redactor;
 use crate::request::SearchParams;
 use crate::runner::{JobMask, RunError, SearchJob, SearchRunner};
-use crate::store::Store;
+use crate::store::{MaskData, Store};
 use burst::time::now_ms;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 /// Progress of a running search, updated from worker threads without locks.
@@ -37,6 +39,8 @@ struct State {
     records: HashMap<String, SearchRecord>,
     /// (owner, Idempotency-Key) → search id.
     keys: HashMap<(String, String), String>,
+    /// (owner, Idempotency-Key) of submissions being stored.
+    pending: HashSet<(String, String)>,
     live: HashMap<String, Arc<LiveProgress>>,
     results: HashMap<String, Arc<SearchOutcome>>,
 }
@@ -52,26 +56,26 @@ pub struct Submission {
     pub fingerprint: String,
     /// Validated parameters.
     pub params: SearchParams,
-    /// The masks: name and image bytes, in order.
-    pub masks: Vec<(String, Vec<u8>)>,
+    /// The masks: name and image data, in order.
+    pub masks: Vec<(String, MaskData)>,
 }
 
 impl Submission {
     /// The queued record of this submission as search `id`, and its masks
-    /// as (file name, image bytes) under which a platform stores them.
-    pub fn into_record(self, id: &str) -> (SearchRecord, Vec<(String, Vec<u8>)>) {
+    /// as (file name, image data) under which a platform stores them.
+    pub fn into_record(self, id: &str) -> (SearchRecord, Vec<(String, MaskData)>) {
         let (infos, files) = self
             .masks
             .into_iter()
             .enumerate()
-            .map(|(index, (name, bytes))| {
+            .map(|(index, (name, data))| {
                 let file = mask_file(index, &name);
                 (
                     MaskInfo {
                         name,
                         file: file.clone(),
                     },
-                    (file, bytes),
+                    (file, data),
                 )
             })
             .unzip();
@@ -99,19 +103,27 @@ pub struct Searches {
     state: Mutex<State>,
     queue: Mutex<Sender<Task>>,
     runs_shape_stage: bool,
+    max_data_bytes: Option<u64>,
+    retention: Option<Duration>,
+    redactor: Redactor,
 }
 
 impl Searches {
     /// Opens the searches stored in `store` and starts the thread that runs
     /// them. Searches a previous server left queued run now; those it left
     /// running are handed to the runner to resume (which gets their results
-    /// if their job ended meanwhile, or marks them interrupted).
+    /// if their job ended meanwhile, or marks them interrupted). With a
+    /// retention in `limits`, a thread deletes finished searches older than
+    /// it, at start and every `limits.sweep_interval`. Messages of searches
+    /// pass through `redactor` before they are stored.
     pub fn open(
         store: Store,
         catalog: Arc<Catalog>,
         runner: Arc<dyn SearchRunner>,
-        timeout: Duration,
+        limits: &Limits,
+        redactor: Redactor,
     ) -> std::io::Result<Arc<Self>> {
+        let timeout = limits.search_timeout;
         let (tx, rx) = channel();
         let runs_shape_stage = runner.runs_shape_stage();
         let mut state = State::default();
@@ -133,7 +145,17 @@ impl Searches {
             state: Mutex::new(state),
             queue: Mutex::new(tx),
             runs_shape_stage,
+            max_data_bytes: limits.max_data_bytes,
+            retention: limits.retention,
+            redactor,
         });
+        if searches.retention.is_some() {
+            let weak = Arc::downgrade(&searches);
+            let interval = limits.sweep_interval;
+            std::thread::Builder::new()
+                .name("cdsearch-retention".into())
+                .spawn(move || sweep_forever(&weak, interval))?;
+        }
         let runner = Runner {
             searches: Arc::clone(&searches),
             catalog,
@@ -162,35 +184,132 @@ impl Searches {
 
     /// Stores and queues a new search, or returns the search an earlier
     /// submission with the same idempotency key created (`false`: not new).
+    /// The state is not locked while the search is written to disk; a
+    /// second submission with a key whose first one is still being stored
+    /// gets 409. With a cap on the data directory, a submission that would
+    /// pass it gets 507.
     pub fn submit(&self, sub: Submission) -> Result<(SearchRecord, bool), ApiError> {
-        let mut state = self.lock();
-        if let Some(key) = &sub.idempotency_key {
-            if let Some(id) = state.keys.get(&(sub.owner.clone(), key.clone())) {
+        let key = sub
+            .idempotency_key
+            .as_ref()
+            .map(|key| (sub.owner.clone(), key.clone()));
+        if let Some(key) = &key {
+            let mut state = self.lock();
+            if let Some(id) = state.keys.get(key) {
                 let existing = &state.records[id];
                 if existing.fingerprint != sub.fingerprint {
                     return Err(ApiError::KeyReused(format!(
-                        "Idempotency-Key {key:?} was used for search {id} with a different request; use a new key"
+                        "Idempotency-Key {:?} was used for search {id} with a different request; use a new key",
+                        key.1
                     )));
                 }
                 return Ok((self.with_live(&state, existing.clone()), false));
             }
+            if !state.pending.insert(key.clone()) {
+                return Err(ApiError::Conflict(format!(
+                    "a submission with Idempotency-Key {:?} is being stored; retry to get its search",
+                    key.1
+                )));
+            }
         }
-        let id = uuid::Uuid::new_v4().to_string();
-        let (record, files) = sub.into_record(&id);
-        self.store.create(&record, &files)?;
-        if let Some(key) = &record.idempotency_key {
-            state
-                .keys
-                .insert((record.owner.clone(), key.clone()), id.clone());
+        let stored = self.store_new(sub);
+        let mut state = self.lock();
+        if let Some(key) = &key {
+            state.pending.remove(key);
         }
-        state.records.insert(id.clone(), record.clone());
+        let record = stored?;
+        if let Some(key) = key {
+            state.keys.insert(key, record.id.clone());
+        }
+        state.records.insert(record.id.clone(), record.clone());
         drop(state);
         self.queue
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .send(Task::Run(id))
+            .send(Task::Run(record.id.clone()))
             .map_err(|_| ApiError::Internal("the search runner has stopped".into()))?;
         Ok((record, true))
+    }
+
+    /// Writes a new search to disk (durably), checking the cap first.
+    fn store_new(&self, sub: Submission) -> Result<SearchRecord, ApiError> {
+        let incoming = sub
+            .masks
+            .iter()
+            .map(|(_, data)| data.len())
+            .sum::<std::io::Result<u64>>()?;
+        self.check_space(incoming)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let (record, files) = sub.into_record(&id);
+        self.store.create(&record, files)?;
+        Ok(record)
+    }
+
+    /// 507 when the data directory holds `incoming` bytes too few to stay
+    /// under its cap.
+    pub fn check_space(&self, incoming: u64) -> Result<(), ApiError> {
+        let Some(cap) = self.max_data_bytes else {
+            return Ok(());
+        };
+        let used = self.store.usage();
+        if used.saturating_add(incoming) > cap {
+            return Err(ApiError::InsufficientStorage(format!(
+                "the server's storage for searches is full ({used} of {cap} bytes used, \
+                 {incoming} more needed): delete searches you no longer need \
+                 (DELETE /searches/{{id}}) or try again later"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Deletes search `id` of `owner` and its files. A running search is
+    /// not deleted (409: delete it once it has ended); a queued one is
+    /// deleted and never runs.
+    pub fn delete(&self, owner: &str, id: &str) -> Result<(), ApiError> {
+        let mut state = self.lock();
+        match state.records.get(id) {
+            Some(r) if r.owner == owner => {
+                if r.status == Status::Running {
+                    return Err(ApiError::Conflict(format!(
+                        "search {id} is running; delete it once it has ended"
+                    )));
+                }
+            }
+            _ => return Err(ApiError::NotFound(format!("no search {id:?} of yours"))),
+        }
+        forget(&mut state, id);
+        drop(state);
+        self.store.remove(id)?;
+        tracing::info!(search = id, "search deleted");
+        Ok(())
+    }
+
+    /// Deletes the finished searches that ended more than the retention ago.
+    pub fn sweep(&self) {
+        let Some(retention) = self.retention else {
+            return;
+        };
+        let cutoff = now_ms().saturating_sub(retention.as_millis() as u64);
+        let expired: Vec<String> = {
+            let mut state = self.lock();
+            let ids: Vec<String> = state
+                .records
+                .values()
+                .filter(|r| r.status.is_final())
+                .filter(|r| r.finished_ms.unwrap_or(r.created_ms) < cutoff)
+                .map(|r| r.id.clone())
+                .collect();
+            for id in &ids {
+                forget(&mut state, id);
+            }
+            ids
+        };
+        for id in &expired {
+            match self.store.remove(id) {
+                Ok(()) => tracing::info!(search = %id, "search past its retention deleted"),
+                Err(e) => tracing::error!(search = %id, error = %e, "cannot delete search"),
+            }
+        }
     }
 
     /// The search `id` if `owner` may see it, with live progress.
@@ -261,6 +380,28 @@ impl Searches {
     }
 }
 
+/// Drops search `id` from the in-memory state.
+fn forget(state: &mut State, id: &str) {
+    if let Some(record) = state.records.remove(id) {
+        if let Some(key) = record.idempotency_key {
+            state.keys.remove(&(record.owner, key));
+        }
+    }
+    state.results.remove(id);
+    state.live.remove(id);
+}
+
+/// Sweeps now and every `interval` while the searches exist.
+fn sweep_forever(searches: &Weak<Searches>, interval: Duration) {
+    loop {
+        match searches.upgrade() {
+            Some(searches) => searches.sweep(),
+            None => return,
+        }
+        std::thread::sleep(interval);
+    }
+}
+
 /// The file name of mask `index`: its position and its extension if it is an
 /// image one (names from clients are never used as paths).
 pub fn mask_file(index: usize, name: &str) -> String {
@@ -311,6 +452,8 @@ impl Runner {
             r.status = Status::Running;
             r.started_ms.get_or_insert_with(now_ms);
         }) else {
+            // Deleted while queued.
+            self.searches.lock().live.remove(id);
             return;
         };
         let result = self.job(&record).and_then(|job| {
@@ -323,17 +466,23 @@ impl Runner {
             }))
             .unwrap_or_else(|_| Err(RunError::Failed("the search crashed".into())))
         });
+        let redactor = self.redactor(&record);
         let (status, error) = match result {
-            Ok(outcome) => match self.searches.store.save_results(id, &outcome) {
-                Ok(()) => {
-                    self.searches
-                        .lock()
-                        .results
-                        .insert(id.to_owned(), Arc::new(outcome));
-                    (Status::Done, None)
+            Ok(mut outcome) => {
+                for skipped in &mut outcome.skipped {
+                    skipped.reason = redactor.apply(&skipped.reason);
                 }
-                Err(e) => (Status::Failed, Some(format!("cannot store results: {e}"))),
-            },
+                match self.searches.store.save_results(id, &outcome) {
+                    Ok(()) => {
+                        self.searches
+                            .lock()
+                            .results
+                            .insert(id.to_owned(), Arc::new(outcome));
+                        (Status::Done, None)
+                    }
+                    Err(e) => (Status::Failed, Some(format!("cannot store results: {e}"))),
+                }
+            }
             Err(RunError::TimedOut) => (
                 Status::TimedOut,
                 Some(format!(
@@ -353,10 +502,24 @@ impl Runner {
             r.status = status;
             r.progress = progress;
             r.finished_ms = Some(now_ms());
-            r.errors.extend(error);
+            r.errors.extend(error.map(|e| redactor.apply(&e)));
         });
         self.searches.lock().live.remove(id);
         tracing::info!(search = id, ?status, "search finished");
+    }
+
+    /// The server's redactor, also replacing the mask files of `record` by
+    /// the masks' names.
+    fn redactor(&self, record: &SearchRecord) -> Redactor {
+        record
+            .masks
+            .iter()
+            .fold(self.searches.redactor.clone(), |r, m| {
+                r.with(
+                    &self.searches.store.mask_path(&record.id, &m.file),
+                    &format!("{:?}", m.name),
+                )
+            })
     }
 
     /// The job of a stored search: its mask files and libraries.

@@ -14,6 +14,10 @@
 //! api/idempotency/<owner hash>/<key hash>   the search id of a key
 //! ```
 //!
+//! A key's object is created once, conditionally (S3 `If-None-Match: *`), after the
+//! search's record is stored and before the search is listed or started, so concurrent
+//! first uses of one key start exactly one search (see [`AwsPlatform`]'s `submit`).
+//!
 //! A search's record is brought up to date when it is read: while its job
 //! runs, progress is counted in the task table; once the job has an outcome,
 //! the results are written and the record becomes final.
@@ -23,7 +27,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use burst::time::now_ms;
-use burst::{BackendError, Backends, ObjectStore};
+use burst::{BackendError, Backends, ObjectStore, PutOutcome};
 use cdsearch::hash::fnv1a;
 use cdsearch::job::sizing::{libraries_batch_size, WorkerRates};
 use cdsearch::job::LibraryParameters;
@@ -251,6 +255,55 @@ impl AwsPlatform {
         }
     }
 
+    /// The answer to a submission whose `Idempotency-Key` `key` names search `id`: that
+    /// search (not new) when `fingerprint` is its request's, else the conflict.
+    async fn answer_existing(
+        &self,
+        owner: &str,
+        key: &str,
+        fingerprint: &str,
+        id: &str,
+    ) -> Result<(SearchRecord, bool), ApiError> {
+        let existing = self.load(owner, id).await?;
+        if existing.fingerprint != fingerprint {
+            return Err(ApiError::KeyReused(format!(
+                "Idempotency-Key {key:?} was used for search {id} with a different request; use a new key"
+            )));
+        }
+        Ok((self.refresh(existing).await?, false))
+    }
+
+    /// Takes `Idempotency-Key` `key` of `owner` for search `id` with a create-if-absent
+    /// write; `Some(winner)` when another search holds it.
+    async fn reserve_key(
+        &self,
+        owner: &str,
+        key: &str,
+        id: &str,
+    ) -> Result<Option<String>, ApiError> {
+        let object = idempotency_object(owner, key);
+        let bytes = serde_json::to_vec(id).map_err(|e| internal(&object, e))?;
+        match self.backends.store.put_if_absent(&object, bytes).await {
+            Ok(PutOutcome::Inserted) => Ok(None),
+            Ok(PutOutcome::AlreadyPresent) => {
+                let holder: String = self.get_json(&object).await?;
+                // Our own write, stored by a try whose answer was lost and then retried.
+                Ok((holder != id).then_some(holder))
+            }
+            Err(e) => Err(internal(&object, e)),
+        }
+    }
+
+    /// Deletes the objects of search `id`, which lost its key to another one and was neither
+    /// listed nor started; what cannot be deleted is logged and left to the bucket's expiry.
+    async fn discard(&self, id: &str, keys: &[String]) {
+        for key in keys {
+            if let Err(e) = self.backends.store.delete_object(key).await {
+                tracing::warn!(search = id, key, error = %e, "cannot delete an object of a search that lost its Idempotency-Key");
+            }
+        }
+    }
+
     /// Brings an unfinished search up to date from its job.
     async fn refresh(&self, mut record: SearchRecord) -> Result<SearchRecord, ApiError> {
         if record.status.is_final() {
@@ -343,18 +396,23 @@ impl SearchPlatform for AwsPlatform {
         )))
     }
 
+    /// Stores a new search, or answers the one its `Idempotency-Key` names.
+    ///
+    /// The key is taken with a conditional write ([`ObjectStore::put_if_absent`]) after the
+    /// search's masks and record are stored but before it is listed or started: of concurrent
+    /// first uses of one key exactly one starts its search; the others read the winner's id,
+    /// find its record complete, answer it (same request) or the conflict (different
+    /// request), and delete what they stored.
     async fn submit(&self, sub: Submission) -> Result<(SearchRecord, bool), ApiError> {
         if let Some(key) = &sub.idempotency_key {
-            let object = idempotency_object(&sub.owner, key);
-            match self.get_json::<String>(&object).await {
+            match self
+                .get_json::<String>(&idempotency_object(&sub.owner, key))
+                .await
+            {
                 Ok(id) => {
-                    let existing = self.load(&sub.owner, &id).await?;
-                    if existing.fingerprint != sub.fingerprint {
-                        return Err(ApiError::KeyReused(format!(
-                            "Idempotency-Key {key:?} was used for search {id} with a different request; use a new key"
-                        )));
-                    }
-                    return Ok((self.refresh(existing).await?, false));
+                    return self
+                        .answer_existing(&sub.owner, key, &sub.fingerprint, &id)
+                        .await
                 }
                 Err(ApiError::NotFound(_)) => {}
                 Err(e) => return Err(e),
@@ -362,25 +420,33 @@ impl SearchPlatform for AwsPlatform {
         }
         let id = uuid::Uuid::new_v4().to_string();
         let (mut record, files) = sub.into_record(&id);
-        for (file, bytes) in files {
+        let mut stored = Vec::with_capacity(files.len() + 1);
+        for (file, data) in files {
             let key = key_of_search(&id, &file);
+            let bytes = data.into_bytes().map_err(|e| internal(&key, e))?;
             self.backends
                 .store
                 .put(&key, bytes)
                 .await
                 .map_err(|e| internal(&key, e))?;
+            stored.push(key);
         }
         self.save(&record).await?;
+        stored.push(key_of_search(&id, RECORD));
+        if let Some(key) = &record.idempotency_key {
+            if let Some(winner) = self.reserve_key(&record.owner, key, &id).await? {
+                self.discard(&id, &stored).await;
+                return self
+                    .answer_existing(&record.owner, key, &record.fingerprint, &winner)
+                    .await;
+            }
+        }
         let marker = format!("{}{id}", owner_prefix(&record.owner));
         self.backends
             .store
             .put(&marker, Vec::new())
             .await
             .map_err(|e| internal(&marker, e))?;
-        if let Some(key) = &record.idempotency_key {
-            self.put_json(&idempotency_object(&record.owner, key), &id)
-                .await?;
-        }
         if let Err(e) = self.start(&record).await {
             record.status = Status::Failed;
             record.finished_ms = Some(now_ms());
@@ -417,6 +483,44 @@ impl SearchPlatform for AwsPlatform {
                 .then_with(|| a.id.cmp(&b.id))
         });
         Ok(records)
+    }
+
+    /// Deletes the search's objects: its idempotency key's object (when it
+    /// names this search), its owner marker (so it leaves the list), its
+    /// masks and results, and its record last (so a failed delete can be
+    /// retried). A search whose job still runs is refused (409).
+    async fn delete(&self, owner: &str, id: &str) -> Result<(), ApiError> {
+        let record = self.get(owner, id).await?;
+        if !record.status.is_final() {
+            return Err(ApiError::Conflict(format!(
+                "search {id} is {:?}; delete it once it has ended",
+                record.status
+            )));
+        }
+        let store = &self.backends.store;
+        let delete = |key: String| async move {
+            store
+                .delete_object(&key)
+                .await
+                .map_err(|e| internal(&key, e))
+        };
+        if let Some(key) = &record.idempotency_key {
+            let object = idempotency_object(owner, key);
+            if self.get_json::<String>(&object).await.ok().as_deref() == Some(id) {
+                delete(object).await?;
+            }
+        }
+        delete(format!("{}{id}", owner_prefix(owner))).await?;
+        let prefix = &key_of_search(id, "");
+        let objects =
+            burst::collect_pages(|token| async move { store.list(prefix, token.as_deref()).await })
+                .await
+                .map_err(|e| internal(prefix, e))?;
+        let record_key = key_of_search(id, RECORD);
+        for object in objects.into_iter().filter(|o| o.key != record_key) {
+            delete(object.key).await?;
+        }
+        delete(record_key).await
     }
 
     async fn results(&self, owner: &str, id: &str) -> Result<Arc<SearchOutcome>, ApiError> {

@@ -102,6 +102,21 @@ impl SearchPlatform for LocalPlatform {
         blocking(move || searches.results(&owner, &id)).await
     }
 
+    async fn delete(&self, owner: &str, id: &str) -> Result<(), ApiError> {
+        let searches = Arc::clone(&self.searches);
+        let (owner, id) = (owner.to_owned(), id.to_owned());
+        blocking(move || searches.delete(&owner, &id)).await
+    }
+
+    async fn check_space(&self, incoming: u64) -> Result<(), ApiError> {
+        let searches = Arc::clone(&self.searches);
+        blocking(move || searches.check_space(incoming)).await
+    }
+
+    fn upload_dir(&self) -> Option<PathBuf> {
+        Some(self.searches.store().uploads_dir())
+    }
+
     async fn search_mask(&self, search_id: &str, mask: &MaskInfo) -> Result<ImageData, ApiError> {
         Ok(ImageData::File(
             self.searches.store().mask_path(search_id, &mask.file),

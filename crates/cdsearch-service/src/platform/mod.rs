@@ -70,6 +70,19 @@ pub trait SearchPlatform: Send + Sync {
     async fn get(&self, owner: &str, id: &str) -> Result<SearchRecord, ApiError>;
     /// The searches of `owner`, newest first.
     async fn list(&self, owner: &str) -> Result<Vec<SearchRecord>, ApiError>;
+    /// Deletes search `id` of `owner` and everything stored for it (404 for
+    /// others' searches, 409 while it runs).
+    async fn delete(&self, owner: &str, id: &str) -> Result<(), ApiError>;
+    /// 507 when storing `incoming` more bytes would pass the platform's cap
+    /// on stored data.
+    async fn check_space(&self, _incoming: u64) -> Result<(), ApiError> {
+        Ok(())
+    }
+    /// A directory where uploads are received (streamed to disk) before
+    /// their search is stored; `None`: uploads are kept in memory.
+    fn upload_dir(&self) -> Option<PathBuf> {
+        None
+    }
     /// The results of a finished search of `owner` (409 if not done).
     async fn results(&self, owner: &str, id: &str) -> Result<Arc<SearchOutcome>, ApiError>;
     /// Mask `index` of a search.
