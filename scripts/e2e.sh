@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# End-to-end browser test of the web client (tests/e2e/search.mjs): installs
-# Debian's chromium (and chromium-driver) if missing, playwright-core locally
-# under tests/e2e, builds `cdsearch`, and runs the test against a server it
-# starts on a free loopback port. The screenshot lands in test-artifacts/.
+# End-to-end browser tests of the web client (tests/e2e/search.mjs: search,
+# filters, shape stage; tests/e2e/client.mjs: mask editor, hit viewer,
+# downloads, links, re-run, delete; axe-core accessibility checks in both):
+# installs Debian's chromium (and chromium-driver) if missing, playwright-core
+# and axe-core under tests/e2e from its lock file, builds `cdsearch`, and runs
+# the tests against servers they start on free loopback ports. Screenshots
+# land in test-artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$(pwd)"
@@ -15,8 +18,8 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
-echo "== installing playwright-core (npm, tests/e2e)"
-(cd tests/e2e && npm install --no-audit --no-fund --loglevel=error)
+echo "== installing playwright-core and axe-core (npm ci, tests/e2e)"
+(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 
 # The binary `cargo test --workspace` builds for cdsearch's CLI tests: the test
 # profile with the features of the workspace's tests (dev-dependencies included),
@@ -26,5 +29,7 @@ cargo test --workspace --all-features --no-run --quiet
 bin="$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')/debug/cdsearch"
 
 echo "== e2e: web client in headless Chromium"
-CDSEARCH_BIN="$bin" REPO="$repo" ARTIFACTS="$repo/test-artifacts" \
-  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 node tests/e2e/search.mjs
+for test in search client; do
+  CDSEARCH_BIN="$bin" REPO="$repo" ARTIFACTS="$repo/test-artifacts" \
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 node "tests/e2e/$test.mjs"
+done

@@ -4,24 +4,19 @@
 // and parameters. Then runs the same mask with the shape stage ticked over a
 // library with derived images (built from the fixtures) and checks the
 // ranking and normalized scores against `cdsearch search --shape`. Saves
-// screenshots of both results.
+// screenshots of both results; runs axe-core on the form and both results.
 //
-// Environment: CDSEARCH_BIN (the binary), REPO (repository root),
-// ARTIFACTS (screenshot directory), CHROMIUM (default /usr/bin/chromium).
-import { chromium } from "playwright-core";
-import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, mkdirSync, rmSync, copyFileSync } from "node:fs";
+// Environment: see harness.mjs.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, copyFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import assert from "node:assert/strict";
+import { bin, repo, apiKey, startServer, launchBrowser, newPage, cliJson, screenshot, checkAccessibility } from "./harness.mjs";
 
-const bin = process.env.CDSEARCH_BIN;
-const repo = process.env.REPO;
-const artifacts = process.env.ARTIFACTS || path.join(repo, "test-artifacts");
 const maskName = "12191_JRC2018U.tif";
 const maskPath = path.join(repo, "sample/masks", maskName);
 const library = path.join(repo, "sample/library");
-const apiKey = "e2e-test-key-0001";
 const fixtures = path.join(repo, "fixtures/cdm/cdsearch");
 const shapeTargets = [
   "BJD_127B01_AE_01-20171124_64_H6-40x-Brain-JRC2018_Unisex_20x_HR-2483089192251293794-CH2-01_CDM",
@@ -39,35 +34,9 @@ function buildShapeLibrary(dir) {
   execFileSync(bin, ["library", "derive", dir, "--zgap-radius", "10"], { stdio: "ignore" });
 }
 
-/** Starts the server and resolves with its base URL once it listens. */
-function startServer(dataDir) {
-  const child = spawn(bin, [
-    "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir,
-    "--library", `sample=${library}`, "--library", `shapes=${shapeLibrary}`,
-    "--masks", path.join(repo, "sample/masks"),
-    "--api-key", `e2e:${apiKey}`,
-  ], { stdio: ["ignore", "pipe", "inherit"] });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30000);
-    child.stdout.on("data", (chunk) => {
-      out += chunk;
-      const m = out.match(/serving on (http:\/\/127\.0\.0\.1:\d+)\//);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, base: m[1] });
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`server exited with ${code}: ${out}`)));
-  });
-}
-
 /** The hits of `cdsearch search` for the mask over `lib`, default parameters and `extra` flags. */
 function cliHits(lib, extra = []) {
-  const json = execFileSync(bin, [
-    "search", "--mask", maskPath, "--library", lib, "--format", "json", "--top", "500", ...extra,
-  ], { encoding: "utf8" });
-  return JSON.parse(json).masks[0].results;
+  return cliJson(["--mask", maskPath, "--library", lib, "--format", "json", ...extra]).masks[0].results;
 }
 
 /** The ranking of `cdsearch search` for the mask, default parameters. */
@@ -75,35 +44,21 @@ function cliRanking() {
   return cliHits(library).map((h) => [h.imageName, h.matchingPixels]);
 }
 
-/** Waits for every thumbnail of the grid, then saves a screenshot as `name`. */
-async function screenshot(page, name) {
-  await page.waitForFunction(() => [...document.querySelectorAll(".hit img")].every((i) => i.complete && i.naturalWidth > 0));
-  mkdirSync(artifacts, { recursive: true });
-  const shot = path.join(artifacts, name);
-  await page.screenshot({ path: shot, fullPage: true });
-  return shot;
-}
-
 const dataDir = mkdtempSync(path.join(tmpdir(), "cdsearch-e2e-"));
 const shapeLibrary = mkdtempSync(path.join(tmpdir(), "cdsearch-e2e-shapes-"));
 buildShapeLibrary(shapeLibrary);
-const { child, base } = await startServer(dataDir);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ], // playwright starts Chromium with a fresh temporary profile of its own
-
-});
+const { child, base } = await startServer(dataDir, [
+  "--library", `sample=${library}`, "--library", `shapes=${shapeLibrary}`,
+  "--masks", path.join(repo, "sample/masks"),
+]);
+const browser = await launchBrowser();
 try {
   const expected = cliRanking();
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-  page.on("pageerror", (e) => { throw e; });
+  const page = await newPage(browser, { viewport: { width: 1400, height: 1000 } });
   await page.goto(`${base}/#token=${apiKey}`);
   await page.waitForSelector("#app:not([hidden])");
   assert.match(await page.textContent("#libraries"), /sample \(8 images\)/);
+  await checkAccessibility(page, "the new search form");
 
   // Drop the mask file on the drop zone, as a user dragging it from a file manager.
   const bytes = readFileSync(maskPath).toString("base64");
@@ -133,6 +88,7 @@ try {
   await page.selectOption("#sort", "rank");
 
   const shot = await screenshot(page, "e2e-results.png");
+  await checkAccessibility(page, "the results");
   console.log(`top hit on the page: ${shown[0][0]} (${shown[0][1]} matching pixels); screenshot ${shot}`);
 
   // The same mask with the shape stage, over the library with derived images.
@@ -154,6 +110,7 @@ try {
   assert.equal(shaped.filter(([, norm]) => norm !== null).length, 3, "three targets are shape-scored");
   assert.deepEqual(shaped[shaped.length - 1].slice(0, 1), ["no_gradient.tif"], "unscored hit last");
   const shapeShot = await screenshot(page, "e2e-shape-results.png");
+  await checkAccessibility(page, "the shape-stage results");
   console.log(`shape stage on the page: top ${shaped[0][0]} (normalized ${shaped[0][1]}); screenshot ${shapeShot}`);
   console.log("2 passed, 0 failed");
 } finally {

@@ -1,7 +1,8 @@
-//! Printing a search report (table, JSON or CSV) and what a job could not do, shared by
+//! Printing a search report (table, JSON, CSV or NeuronBridge JSON) and what a job could not do, shared by
 //! `cdsearch search` and `cdsearch submit`.
 
 use anyhow::bail;
+use cdsearch::neuronbridge::{custom_matches, CustomMatches, HitFiles};
 use cdsearch::results::{CsvHit, Hit, SearchReport};
 use clap::ValueEnum;
 use std::io::Write;
@@ -17,6 +18,11 @@ pub enum OutputFormat {
     /// (and with `--shape`: shapeScored,gradientAreaGap,highExpressionArea,
     /// shapeScore,normalizedScore).
     Csv,
+    /// NeuronBridge's own result JSON: a list with, per mask, `inputImage`
+    /// and `results` (CDSMatch entries: image, files, mirrored,
+    /// normalizedScore, matchingPixels), sorted by matchingPixels. Files are
+    /// the mask path as given and target names within the library.
+    Neuronbridge,
 }
 
 /// Prints the report on stdout in `format` and the unreadable targets on
@@ -30,6 +36,10 @@ pub fn print_report(report: &SearchReport, format: OutputFormat) -> anyhow::Resu
             writeln!(out)?;
         }
         OutputFormat::Csv => write_csv(&mut out, report)?,
+        OutputFormat::Neuronbridge => {
+            serde_json::to_writer_pretty(&mut out, &neuronbridge_matches(report))?;
+            writeln!(out)?;
+        }
     }
     out.flush()?;
     report_unreadable(report);
@@ -119,6 +129,27 @@ fn write_table(out: &mut impl Write, report: &SearchReport) -> anyhow::Result<()
         }
     }
     Ok(())
+}
+
+/// Library name of the hits of a CLI search that do not carry one.
+const CLI_LIBRARY: &str = "library";
+
+/// The report in NeuronBridge's result JSON, one entry per mask.
+fn neuronbridge_matches(report: &SearchReport) -> Vec<CustomMatches> {
+    report
+        .masks
+        .iter()
+        .map(|mask| {
+            custom_matches(
+                &mask.mask_id,
+                &mask.mask_id,
+                mask.results.iter().map(|hit| {
+                    let library = hit.library_name.as_deref().unwrap_or(CLI_LIBRARY);
+                    HitFiles::of_hit(hit, library, &hit.image_name, None)
+                }),
+            )
+        })
+        .collect()
 }
 
 fn write_csv(out: &mut impl Write, report: &SearchReport) -> anyhow::Result<()> {

@@ -233,8 +233,12 @@ fn unreadable_targets_are_reported_and_the_rest_is_searched() {
     let err = stderr(&out);
     assert!(err.contains("2 target(s) could not be searched"), "{err}");
     assert!(err.contains("garbage.tif: cannot decode"), "{err}");
-    assert!(err.contains("small.tif: not comparable with mask"), "{err}");
-    assert!(err.contains("(256, 256)"), "{err}");
+    assert!(
+        err.contains(
+            "small.tif: cannot decode: image claims 256\u{d7}256 pixels, expected 1210\u{d7}566"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -420,4 +424,78 @@ fn index_search_gives_the_same_results_as_raw_search() {
     let indexed = search_json(&idx_args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(raw["masks"], indexed["masks"]);
     assert!(raw["masks"][0]["results"].as_array().unwrap().len() >= 5);
+}
+
+#[test]
+fn neuronbridge_format_lists_cds_matches_by_matching_pixels() {
+    let out = cdsearch(&[
+        "search",
+        "--format",
+        "neuronbridge",
+        "--mirror",
+        "--mask",
+        MASK_EM,
+        "--library",
+        "sample/library",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let matches: Value = serde_json::from_str(&stdout(&out)).expect("NeuronBridge JSON");
+    let masks = matches.as_array().expect("a list of per-mask results");
+    assert_eq!(masks.len(), 1);
+    assert_eq!(masks[0]["inputImage"]["id"], MASK_EM);
+    assert_eq!(masks[0]["inputImage"]["files"]["ColorDepthMip"], MASK_EM);
+    let rows: Vec<(&str, &str, i64, f64, bool)> = masks[0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            assert_eq!(m["files"]["ColorDepthMipInput"], MASK_EM);
+            assert_eq!(m["files"]["ColorDepthMipMatch"], m["image"]["id"]);
+            assert_eq!(m["image"]["libraryName"], "library");
+            (
+                m["image"]["id"].as_str().unwrap(),
+                m["image"]["publishedName"].as_str().unwrap(),
+                m["matchingPixels"].as_i64().unwrap(),
+                m["normalizedScore"].as_f64().unwrap(),
+                m["mirrored"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    // The reference scores of the EM mask over the sample library (mirror on).
+    let bjd = "BJD_127B01_AE_01-20171124_64_H6-40x-Brain-JRC2018_Unisex_20x_HR-2483089192251293794-CH2-01_CDM";
+    let bjd_tif = format!("{bjd}.tif");
+    assert_eq!(
+        rows,
+        [
+            (
+                "12191_JRC2018U.tif",
+                "12191_JRC2018U",
+                10299,
+                10299.0,
+                false
+            ),
+            (
+                "12191_JRC2018U_FL.tif",
+                "12191_JRC2018U_FL",
+                8426,
+                8426.0,
+                false
+            ),
+            (
+                "VT033614_127B01_AE_01-20171124_64_H6-f-CH2_01.tif",
+                "VT033614_127B01_AE_01-20171124_64_H6-f-CH2_01",
+                639,
+                639.0,
+                false
+            ),
+            (
+                "VT016795_115C08_AE_01-20200221_61_I2-m-CH1_01.tif",
+                "VT016795_115C08_AE_01-20200221_61_I2-m-CH1_01",
+                485,
+                485.0,
+                true
+            ),
+            (bjd_tif.as_str(), bjd, 365, 365.0, false),
+        ]
+    );
 }

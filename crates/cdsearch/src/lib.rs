@@ -18,6 +18,7 @@ pub mod hash;
 pub mod index;
 pub mod job;
 pub mod library;
+pub mod neuronbridge;
 pub mod progress;
 pub mod results;
 pub mod search;
