@@ -8,6 +8,8 @@
 #[cfg(feature = "aws")]
 mod aws_args;
 mod derive;
+#[cfg(feature = "aws")]
+mod jobs;
 mod library;
 mod output;
 mod plan;
@@ -29,7 +31,7 @@ use tracing_subscriber::EnvFilter;
 const AWS_NOTE: &str = if cfg!(feature = "aws") {
     ""
 } else {
-    "This build has no AWS commands (submit, library upload|list). Build them with the `aws` \
+    "This build has no AWS commands (submit, jobs failures, library upload|list). Build them with the `aws` \
      feature: cargo install --path crates/cdsearch-cli --features aws"
 };
 
@@ -59,6 +61,11 @@ enum Command {
     /// uploaded with `cdsearch library upload`; `--wait` follows it to the
     /// ranked hits.
     Submit(submit::SubmitArgs),
+    #[cfg(feature = "aws")]
+    /// Inspect the jobs of a deployed AWS stack (`jobs failures JOB_ID`: its failed
+    /// asynchronous invocations).
+    #[command(subcommand)]
+    Jobs(jobs::JobsCommand),
     /// Shape score (second stage) of one mask against one target, as
     /// colormipsearch computes it.
     ShapeScore(shape_score::ShapeScoreArgs),
@@ -76,6 +83,8 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args),
         #[cfg(feature = "aws")]
         Command::Submit(args) => submit::run(args),
+        #[cfg(feature = "aws")]
+        Command::Jobs(command) => jobs::run(command),
         Command::ShapeScore(args) => shape_score::run(args),
     }
 }
