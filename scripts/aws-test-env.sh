@@ -16,7 +16,9 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="$ROOT/.venv"
-PY_PACKAGES=("moto[server]==5.*" "cfn-lint==1.*" "cargo-lambda==1.*")
+# moto >= 5.1: S3 PutObject with If-None-Match: * (conditional create, added in 5.0.15), which
+# the idempotency and object-store tests rely on.
+PY_PACKAGES=("moto[server]>=5.1,<6" "cfn-lint==1.*" "cargo-lambda==1.*")
 CHECKOV_VENV="$ROOT/.venv-checkov"
 CHECKOV_PACKAGE="checkov==3.*"
 
@@ -24,7 +26,9 @@ install() {
   if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
   fi
-  if ! "$VENV/bin/python" -c "import moto, cfnlint" 2>/dev/null || [ ! -x "$VENV/bin/cargo-lambda" ]; then
+  if ! "$VENV/bin/python" -c "import cfnlint, moto, sys; from importlib.metadata import version; \
+        sys.exit(tuple(map(int, version('moto').split('.')[:2])) < (5, 1))" 2>/dev/null \
+      || [ ! -x "$VENV/bin/cargo-lambda" ]; then
     "$VENV/bin/pip" install --quiet --upgrade pip
     "$VENV/bin/pip" install --quiet "${PY_PACKAGES[@]}"
   fi

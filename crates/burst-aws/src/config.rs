@@ -4,10 +4,18 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_s3::config::Credentials;
+use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
+use aws_smithy_async::time::{SharedTimeSource, SystemTimeSource};
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+use aws_smithy_http_client::ConnectorBuilder;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 use crate::retry::RetryPolicy;
 
@@ -27,7 +35,24 @@ pub enum Service {
     Lambda,
     /// AWS Step Functions.
     StepFunctions,
+    /// Amazon CloudWatch Logs.
+    Logs,
+    /// AWS Secrets Manager.
+    SecretsManager,
+    /// Amazon SQS.
+    Sqs,
 }
+
+/// Every service, in the order of [`Endpoints`]' fields.
+const SERVICES: [Service; 7] = [
+    Service::S3,
+    Service::DynamoDb,
+    Service::Lambda,
+    Service::StepFunctions,
+    Service::Logs,
+    Service::SecretsManager,
+    Service::Sqs,
+];
 
 impl Service {
     /// Environment variable overriding this service's endpoint (`BURST_AWS_ENDPOINT_S3`, ...).
@@ -37,6 +62,9 @@ impl Service {
             Service::DynamoDb => "BURST_AWS_ENDPOINT_DYNAMODB",
             Service::Lambda => "BURST_AWS_ENDPOINT_LAMBDA",
             Service::StepFunctions => "BURST_AWS_ENDPOINT_SFN",
+            Service::Logs => "BURST_AWS_ENDPOINT_LOGS",
+            Service::SecretsManager => "BURST_AWS_ENDPOINT_SECRETSMANAGER",
+            Service::Sqs => "BURST_AWS_ENDPOINT_SQS",
         }
     }
 }
@@ -54,6 +82,12 @@ pub struct Endpoints {
     pub lambda: Option<String>,
     /// Step Functions endpoint.
     pub sfn: Option<String>,
+    /// CloudWatch Logs endpoint.
+    pub logs: Option<String>,
+    /// Secrets Manager endpoint.
+    pub secretsmanager: Option<String>,
+    /// SQS endpoint.
+    pub sqs: Option<String>,
 }
 
 impl Endpoints {
@@ -64,6 +98,9 @@ impl Endpoints {
             Service::DynamoDb => &self.dynamodb,
             Service::Lambda => &self.lambda,
             Service::StepFunctions => &self.sfn,
+            Service::Logs => &self.logs,
+            Service::SecretsManager => &self.secretsmanager,
+            Service::Sqs => &self.sqs,
         };
         own.as_deref().or(self.all.as_deref())
     }
@@ -75,15 +112,16 @@ impl Endpoints {
             Service::DynamoDb => &mut self.dynamodb,
             Service::Lambda => &mut self.lambda,
             Service::StepFunctions => &mut self.sfn,
+            Service::Logs => &mut self.logs,
+            Service::SecretsManager => &mut self.secretsmanager,
+            Service::Sqs => &mut self.sqs,
         };
         *slot = Some(url.into());
     }
 
     /// Whether any endpoint is overridden.
     pub fn any(&self) -> bool {
-        [&self.all, &self.s3, &self.dynamodb, &self.lambda, &self.sfn]
-            .iter()
-            .any(|e| e.is_some())
+        self.all.is_some() || SERVICES.iter().any(|&s| self.of(s).is_some())
     }
 
     /// Reads `BURST_AWS_ENDPOINT` and the per-service `BURST_AWS_ENDPOINT_*` variables.
@@ -93,12 +131,7 @@ impl Endpoints {
             all: var(ENDPOINT_ENV),
             ..Endpoints::default()
         };
-        for service in [
-            Service::S3,
-            Service::DynamoDb,
-            Service::Lambda,
-            Service::StepFunctions,
-        ] {
+        for service in SERVICES {
             if let Some(url) = var(service.endpoint_env()) {
                 endpoints.set(service, url);
             }
@@ -172,45 +205,141 @@ impl AwsSettings {
         }
     }
 
-    /// Loads the shared SDK configuration (region, credentials, timeouts; SDK retries off).
-    pub async fn load_sdk_config(&self) -> SdkConfig {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .build(),
-            );
-        if let Some(region) = &self.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        if let Some(creds) = &self.credentials {
-            loader = loader.credentials_provider(Credentials::new(
+    /// The static credentials, if any, as an SDK credentials value.
+    fn static_credentials(&self) -> Option<Credentials> {
+        self.credentials.as_ref().map(|creds| {
+            Credentials::new(
                 creds.access_key_id.clone(),
                 creds.secret_access_key.clone(),
                 None,
                 None,
                 "burst-static",
-            ));
+            )
+        })
+    }
+
+    /// Loads the shared SDK configuration through the SDK's default chain (environment,
+    /// profiles and SSO, web identity, container and instance metadata), as people running the
+    /// CLI on their machines expect; trusts the platform's root certificates. SDK retries off.
+    pub async fn load_sdk_config(&self) -> SdkConfig {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(https_client(Trust::Platform))
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts());
+        if let Some(region) = &self.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(credentials) = self.static_credentials() {
+            loader = loader.credentials_provider(credentials);
         }
         loader.load().await
     }
 
-    /// Loads the shared configuration; each service's client is built on first use (see
-    /// [`AwsClients`]).
+    /// The shared SDK configuration of a Lambda function, built from what Lambda puts in the
+    /// environment and nothing else: the region of [`AwsSettings::from_env`] (`AWS_REGION`)
+    /// and the credentials of `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
+    /// `AWS_SESSION_TOKEN` (or the static ones). No profile files, SSO, STS web identity or
+    /// instance metadata: their code stays out of the bootstraps and their set-up out of the
+    /// cold start. TLS trusts the Amazon Trust Services roots compiled in (see [`Trust`]).
+    pub fn lambda_sdk_config(&self) -> SdkConfig {
+        let credentials = match self.static_credentials() {
+            Some(credentials) => SharedCredentialsProvider::new(credentials),
+            None => SharedCredentialsProvider::new(EnvironmentVariableCredentialsProvider::new()),
+        };
+        SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(self.region.clone().map(Region::new))
+            .credentials_provider(credentials)
+            .http_client(https_client(Trust::lambda_from_env()))
+            .sleep_impl(SharedAsyncSleep::new(TokioSleep::new()))
+            .time_source(SharedTimeSource::new(SystemTimeSource::new()))
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts())
+            .build()
+    }
+
+    /// Loads the shared configuration through the default chain ([`Self::load_sdk_config`]);
+    /// each service's client is built on first use (see [`AwsClients`]).
     pub async fn clients(&self) -> AwsClients {
-        AwsClients {
-            inner: Arc::new(Clients {
-                shared: self.load_sdk_config().await,
-                endpoints: self.endpoints.clone(),
-                s3: OnceLock::new(),
-                dynamodb: OnceLock::new(),
-                lambda: OnceLock::new(),
-                sfn: OnceLock::new(),
-            }),
-            retry: self.retry,
+        AwsClients::new(self, self.load_sdk_config().await)
+    }
+
+    /// The clients of a Lambda function ([`Self::lambda_sdk_config`]).
+    pub fn lambda_clients(&self) -> AwsClients {
+        AwsClients::new(self, self.lambda_sdk_config())
+    }
+}
+
+/// Connect timeout of every call (SDK timeouts otherwise default).
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+}
+
+/// The Amazon Trust Services root certificates (PEM), which AWS service endpoints chain to.
+const AMAZON_ROOTS_PEM: &[u8] = include_bytes!("amazon-roots.pem");
+
+/// The root certificates HTTPS connections trust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// The platform's store (rustls-native-certs: `SSL_CERT_FILE`/`SSL_CERT_DIR`, else the
+    /// system bundle and certificate directory), for the CLI: machines behind a TLS-inspecting
+    /// proxy add their own root there. Reading and parsing it takes milliseconds (every file
+    /// of `/etc/ssl/certs`), which a Lambda cold start would pay each time.
+    Platform,
+    /// Only the Amazon Trust Services roots, compiled in: every AWS endpoint a function calls
+    /// chains to them, and nothing is read at start.
+    AmazonRoots,
+}
+
+impl Trust {
+    /// What a Lambda function trusts: the Amazon roots, unless `SSL_CERT_FILE` or
+    /// `SSL_CERT_DIR` names a store (e.g. for an endpoint override with another CA).
+    pub fn lambda_from_env() -> Self {
+        Self::lambda_from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// [`Trust::lambda_from_env`] over the variables `var` reads.
+    pub fn lambda_from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        let named = |name: &str| var(name).is_some_and(|v| !v.is_empty());
+        if named("SSL_CERT_FILE") || named("SSL_CERT_DIR") {
+            Trust::Platform
+        } else {
+            Trust::AmazonRoots
         }
     }
+
+    fn tls_context(self) -> TlsContext {
+        let store = match self {
+            Trust::Platform => TrustStore::default(),
+            Trust::AmazonRoots => TrustStore::empty().with_pem_certificate(AMAZON_ROOTS_PEM),
+        };
+        TlsContext::builder()
+            .with_trust_store(store)
+            .build()
+            .expect("a TLS context with a trust store always builds")
+    }
+}
+
+/// The HTTPS client of every SDK client: hyper 1 over rustls with the ring provider (a fraction
+/// of aws-lc's size in the Lambda bootstraps), the proxy of `HTTPS_PROXY`/`NO_PROXY` as the
+/// SDK's own default client does. The trust store is read when the first client is built.
+fn https_client(trust: Trust) -> SharedHttpClient {
+    let context = trust.tls_context();
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut connector = ConnectorBuilder::default()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .tls_context(context.clone());
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 /// The SDK clients of one process: the shared configuration, and each service's client built
@@ -235,9 +364,31 @@ struct Clients {
 }
 
 impl AwsClients {
+    /// The clients of `settings` over the shared configuration `shared`, none built yet.
+    fn new(settings: &AwsSettings, shared: SdkConfig) -> Self {
+        AwsClients {
+            inner: Arc::new(Clients {
+                shared,
+                endpoints: settings.endpoints.clone(),
+                s3: OnceLock::new(),
+                dynamodb: OnceLock::new(),
+                lambda: OnceLock::new(),
+                sfn: OnceLock::new(),
+            }),
+            retry: settings.retry,
+        }
+    }
+
     /// The endpoint override of `service`, if any.
-    fn endpoint(&self, service: Service) -> Option<&str> {
+    pub fn endpoint(&self, service: Service) -> Option<&str> {
         self.inner.endpoints.of(service)
+    }
+
+    /// The shared SDK configuration (region, credentials, timeouts), for clients of services
+    /// this crate does not build itself (e.g. burst-alerts' CloudWatch Logs and SQS clients:
+    /// `Builder::from(clients.sdk_config())`, plus [`AwsClients::endpoint`]).
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.inner.shared
     }
 
     /// The S3 client (path-style addressing when the endpoint is overridden, as emulators need).
@@ -319,5 +470,49 @@ mod tests {
             settings.credentials,
             Some(StaticCredentials::for_emulators())
         );
+    }
+
+    #[test]
+    fn the_compiled_in_roots_are_the_five_amazon_trust_anchors() {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::CertificateDer;
+        let certs = CertificateDer::pem_slice_iter(AMAZON_ROOTS_PEM)
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        assert_eq!(certs.len(), 5);
+        let mut roots = rustls::RootCertStore::empty();
+        let (added, rejected) = roots.add_parsable_certificates(certs);
+        assert_eq!((added, rejected), (5, 0));
+    }
+
+    #[test]
+    fn a_lambda_configuration_comes_from_the_settings_alone() {
+        let settings = AwsSettings {
+            region: Some("eu-west-1".into()),
+            credentials: Some(StaticCredentials::for_emulators()),
+            ..AwsSettings::default()
+        };
+        let clients = settings.lambda_clients();
+        let config = clients.sdk_config();
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert!(config.credentials_provider().is_some());
+        assert!(config.http_client().is_some());
+        assert!(config.sleep_impl().is_some());
+        assert_eq!(config.retry_config().map(|r| r.max_attempts()), Some(1));
+        // Building a client builds its HTTPS connector, and so the trust store from the PEM.
+        let s3 = clients.s3();
+        assert_eq!(s3.config().region().map(|r| r.as_ref()), Some("eu-west-1"));
+    }
+
+    #[test]
+    fn lambda_functions_trust_a_named_store_over_the_amazon_roots() {
+        let none = |_: &str| None;
+        assert_eq!(Trust::lambda_from_vars(none), Trust::AmazonRoots);
+        let empty = |_: &str| Some(String::new());
+        assert_eq!(Trust::lambda_from_vars(empty), Trust::AmazonRoots);
+        for named in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
+            let var = |n: &str| (n == named).then(|| "/etc/pki/ca.pem".to_string());
+            assert_eq!(Trust::lambda_from_vars(var), Trust::Platform);
+        }
     }
 }

@@ -88,12 +88,11 @@ struct Parts {
 
 impl AwsBackends {
     /// Reads the SDK settings from the environment (see [`AwsSettings::from_env`]) and builds
-    /// the backends of a role with `role` (e.g. [`AwsBackends::worker`]).
-    pub async fn from_env(
-        env: &FunctionEnv,
-        role: fn(&FunctionEnv, AwsClients) -> AwsBackends,
-    ) -> Self {
-        role(env, AwsSettings::from_env().clients().await)
+    /// the backends of a role with `role` (e.g. [`AwsBackends::worker`]) over the lean Lambda
+    /// configuration ([`AwsSettings::lambda_clients`]: region and credentials from the
+    /// environment Lambda sets, compiled-in Amazon roots; no default credential chain).
+    pub fn from_env(env: &FunctionEnv, role: fn(&FunctionEnv, AwsClients) -> AwsBackends) -> Self {
+        role(env, AwsSettings::from_env().lambda_clients())
     }
 
     fn build(env: &FunctionEnv, clients: AwsClients, parts: Parts) -> Self {
@@ -161,11 +160,12 @@ impl AwsBackends {
         Self::build(env, clients, parts)
     }
 
-    /// The worker's: the task table only (its libraries are read through
-    /// [`crate::search_worker`]'s S3 stores).
+    /// The worker's: the task table and the search bucket (partial results too large for a
+    /// row go to its `partials/` prefix); its libraries are read through
+    /// [`crate::search_worker`]'s S3 stores.
     pub fn worker(env: &FunctionEnv, clients: AwsClients) -> Self {
         let parts = Parts {
-            store: None,
+            store: Self::search_bucket(env, &clients),
             invoker: None,
             starter: None,
         };

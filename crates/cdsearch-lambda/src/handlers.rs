@@ -99,12 +99,17 @@ pub async fn worker(
     );
     async {
         let metered = Metered { inner: user_worker };
-        let outcome = burst::worker::handle(backends.burst.tasks.as_ref(), &metered, event)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "batch failed");
-                diagnostic(e)
-            })?;
+        let outcome = burst::worker::handle(
+            backends.burst.tasks.as_ref(),
+            backends.burst.store.as_ref(),
+            &metered,
+            event,
+        )
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "batch failed");
+            diagnostic(e)
+        })?;
         let written = outcome == PutOutcome::Inserted;
         tracing::info!(written, "batch done");
         Ok(WorkerResponse { written })

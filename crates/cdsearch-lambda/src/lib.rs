@@ -30,7 +30,7 @@ pub async fn start(
 ) -> Result<AwsBackends, config::MissingVar> {
     logging::init();
     let env = FunctionEnv::from_env()?;
-    Ok(AwsBackends::from_env(&env, role).await)
+    Ok(AwsBackends::from_env(&env, role))
 }
 
 /// Reads masks, libraries and derived images from the S3 buckets named in a job.
