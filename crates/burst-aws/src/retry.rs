@@ -28,6 +28,11 @@ const THROTTLING_CODES: &[&str] = &[
     "EC2ThrottledException",
 ];
 
+/// Error codes of failures that may go away, whatever their HTTP status: S3 answers a
+/// conditional write that raced another write of the same key with 409
+/// `ConditionalRequestConflict` and asks for a retry.
+const TRANSIENT_CODES: &[&str] = &["ConditionalRequestConflict"];
+
 /// Error codes that mean the named thing does not exist.
 const NOT_FOUND_CODES: &[&str] = &[
     "NoSuchKey",
@@ -71,6 +76,7 @@ impl ErrorClass {
         match code {
             Some(c) if THROTTLING_CODES.contains(&c) => ErrorClass::Throttled,
             Some(c) if NOT_FOUND_CODES.contains(&c) => ErrorClass::NotFound,
+            Some(c) if TRANSIENT_CODES.contains(&c) => ErrorClass::Transient,
             _ if status == 429 => ErrorClass::Throttled,
             _ if status >= 500 => ErrorClass::Transient,
             _ if status == 404 => ErrorClass::NotFound,
@@ -278,6 +284,11 @@ mod tests {
         assert_eq!(
             of(Some("ConditionalCheckFailedException"), 400),
             ErrorClass::Rejected
+        );
+        assert_eq!(of(Some("PreconditionFailed"), 412), ErrorClass::Rejected);
+        assert_eq!(
+            of(Some("ConditionalRequestConflict"), 409),
+            ErrorClass::Transient
         );
         assert!(!ErrorClass::Rejected.is_retryable());
         assert!(ErrorClass::Throttled.is_retryable());
