@@ -161,7 +161,7 @@ impl CallError {
 }
 
 /// An error and its sources on one line.
-fn describe_chain(err: &(dyn std::error::Error + 'static)) -> String {
+pub fn describe_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

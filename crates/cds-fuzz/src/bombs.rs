@@ -46,24 +46,16 @@ pub fn png_bomb(
     ihdr.extend_from_slice(&[depth, color, 0, 0, u8::from(interlaced)]);
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
     let passes: Vec<(usize, usize)> = if interlaced {
-        [
-            (0, 0, 8, 8),
-            (4, 0, 8, 8),
-            (0, 4, 4, 8),
-            (2, 0, 4, 4),
-            (0, 2, 2, 4),
-            (1, 0, 2, 2),
-            (0, 1, 1, 2),
-        ]
-        .iter()
-        .map(|&(x0, y0, dx, dy)| {
-            (
-                (width as usize).saturating_sub(x0).div_ceil(dx),
-                (height as usize).saturating_sub(y0).div_ceil(dy),
-            )
-        })
-        .filter(|&(w, h)| w > 0 && h > 0)
-        .collect()
+        crate::seeds::ADAM7
+            .iter()
+            .map(|&(x0, y0, dx, dy)| {
+                (
+                    (width as usize).saturating_sub(x0).div_ceil(dx),
+                    (height as usize).saturating_sub(y0).div_ceil(dy),
+                )
+            })
+            .filter(|&(w, h)| w > 0 && h > 0)
+            .collect()
     } else {
         vec![(width as usize, height as usize)]
     };

@@ -3,41 +3,9 @@
 //! past it), chunk duplication and splices.
 
 use crate::seeds::Seed;
-
-/// A small deterministic generator (SplitMix64), so a run is reproduced by
-/// its `--seed`.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator started from `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (0 when `n` is 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next_u64() % n as u64) as usize
-        }
-    }
-
-    /// One of `items`.
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-}
+/// The generator of mutations: SplitMix64, the synthetic libraries' own, so a run is
+/// reproduced by its `--seed` on every platform.
+pub use cdsearch::synth::rng::Rng;
 
 /// Values that make header fields interesting: zero, one, powers of two
 /// and their neighbours, the size of a CDM, the decompression-bomb sizes.

@@ -191,7 +191,7 @@ fn png_file(img: &RgbImage, color: png::ColorType, bits: u8, interlaced: bool) -
 }
 
 /// The Adam7 passes: first column and row, column and row steps.
-const ADAM7: [(usize, usize, usize, usize); 7] = [
+pub(crate) const ADAM7: [(usize, usize, usize, usize); 7] = [
     (0, 0, 8, 8),
     (4, 0, 8, 8),
     (0, 4, 4, 8),

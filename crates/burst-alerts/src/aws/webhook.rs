@@ -129,21 +129,9 @@ impl Webhook for SecretWebhook {
                 format!("HTTP {status}: {text}")
             }
             // reqwest's error names the URL; keep only what went wrong.
-            Err(e) => error_chain(&e.without_url()),
+            Err(e) => burst_aws::retry::describe_chain(&e.without_url()),
         };
         *self.cached.lock().await = None;
         Err(AlertsError::Post(failure))
     }
-}
-
-/// An error and its sources on one line.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -6,7 +6,7 @@
 //! image's signal; see [`crate::derive`]).
 
 mod cdm;
-mod rng;
+pub mod rng;
 
 pub use cdm::generate;
 pub use cds::shape::COLOR_DEPTH_LUT;
