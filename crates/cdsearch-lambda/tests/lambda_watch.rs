@@ -206,6 +206,11 @@ async fn a_search_through_the_lambda_emulator_equals_the_local_runtime() {
     // emulator saw them, the workers' reads as the report adds them up, the transitions of the
     // polls it made.
     let usage = &run.outcome.usage;
+    eprintln!(
+        "usage: {}\ncostUsd: {}",
+        serde_json::to_string(usage).unwrap(),
+        serde_json::to_string(&run.outcome.cost_usd).unwrap()
+    );
     let invocations = |role: &str| usage.functions.get(role).map_or(0, |f| f.invocations);
     assert_eq!(invocations("worker"), 4);
     assert_eq!(invocations("manager"), 3);
