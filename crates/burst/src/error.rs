@@ -152,6 +152,14 @@ pub enum BurstError {
     /// The state machine failed to run.
     #[error(transparent)]
     Asl(#[from] crate::asl::AslError),
+    /// The job has not ended (its status is not final), so its state cannot be deleted.
+    #[error("job {job_id} has not ended (its status is {state}); delete its state once it has")]
+    JobNotEnded {
+        /// The job.
+        job_id: String,
+        /// Its current state, as in its status record.
+        state: String,
+    },
     /// The job ended in failure (reported by the combiner or the error path).
     #[error("job {job_id} failed: {message}")]
     JobFailed {
@@ -183,6 +191,7 @@ impl BurstError {
             BurstError::UnknownFunction { .. } => "Burst.UnknownFunction",
             BurstError::Asl(_) => "Burst.StateMachine",
             BurstError::JobFailed { .. } => "Burst.JobFailed",
+            BurstError::JobNotEnded { .. } => "Burst.JobNotEnded",
         }
     }
 }

@@ -11,6 +11,7 @@
 pub mod asl;
 pub mod attempts;
 pub mod backends;
+pub mod cleanup;
 pub mod combine;
 pub mod cost;
 pub mod error;

@@ -7,9 +7,14 @@ use crate::backends::Backends;
 use crate::error::BurstError;
 use crate::job::{JobOutcome, JobStatus};
 
+/// Key prefix of the objects the framework keeps for job `job_id` (its outcome).
+pub fn job_prefix(job_id: &str) -> String {
+    format!("jobs/{job_id}/")
+}
+
 /// Object-store key of a job's outcome.
 pub fn outcome_key(job_id: &str) -> String {
-    format!("jobs/{job_id}/outcome.json")
+    format!("{}outcome.json", job_prefix(job_id))
 }
 
 /// Stores `outcome` under [`outcome_key`] and points the job's `status` at it (state, counts,

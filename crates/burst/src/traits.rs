@@ -189,6 +189,15 @@ pub trait TaskTable: Send + Sync {
     async fn put_status(&self, status: &JobStatus) -> Result<(), BackendError>;
     /// Reads the status record of a job.
     async fn get_status(&self, job_id: &str) -> Result<Option<JobStatus>, BackendError>;
+    /// Deletes everything the table holds of a job (rows, attempt log, status record);
+    /// deleting a job it holds nothing of succeeds. Callers make sure the job has ended
+    /// ([`crate::cleanup::delete_job_state`] does). The default refuses the call, naming the
+    /// missing capability, so that a table without deletion is never taken for one.
+    async fn delete_job(&self, job_id: &str) -> Result<(), BackendError> {
+        Err(BackendError::Invalid(format!(
+            "delete of job {job_id}: this task table cannot delete jobs"
+        )))
+    }
 }
 
 /// Metadata of a stored object.

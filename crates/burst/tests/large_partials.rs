@@ -163,3 +163,44 @@ async fn large_partial_results_go_through_the_object_store_on_disk() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forgetting_a_finished_job_deletes_its_state_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    bounded(60, async {
+        let rt = runtime().on_disk(dir.path()).build().unwrap();
+        let mut request = JobRequest::new("items", "concat", 0, 4, 1);
+        request.search_timeout_secs = 60.0;
+        let gone = rt.run(request.clone()).await.unwrap();
+        let kept = rt.run(request).await.unwrap();
+        for job in [&gone.job_id, &kept.job_id] {
+            assert!(dir.path().join("tasks").join(job).is_dir());
+            assert!(dir.path().join("objects/jobs").join(job).is_dir());
+            assert!(dir.path().join("objects/partials").join(job).is_dir());
+        }
+        assert!(!rt.is_running_here(&gone.job_id));
+        let deleted = rt.forget_job(&gone.job_id).await.unwrap();
+        // The outcome and the two large results (batches 0 and 2).
+        assert_eq!(deleted.objects, 3);
+        assert!(deleted.had_status);
+        assert!(!dir.path().join("tasks").join(&gone.job_id).exists());
+        assert!(!dir.path().join("objects/jobs").join(&gone.job_id).exists());
+        assert!(!dir
+            .path()
+            .join("objects/partials")
+            .join(&gone.job_id)
+            .exists());
+        assert!(rt.attach(&gone.job_id).await.is_err());
+        let report = rt.attach(&kept.job_id).await.unwrap();
+        assert_eq!(report.outcome.unwrap().result, kept.result);
+
+        // A job that could not start does not count as running here.
+        let mut bad = JobRequest::new("items", "concat", 0, 4, 1);
+        bad.job_id = Some("never-started".into());
+        bad.batch_size = 0;
+        assert!(rt.submit(bad).await.is_err());
+        assert!(!rt.is_running_here("never-started"));
+        rt.forget_job("never-started").await.unwrap();
+    })
+    .await;
+}

@@ -68,8 +68,10 @@ async fn the_outcome_reports_what_the_job_used() {
         assert_eq!(usage.dynamodb_write_units, 72.0);
         assert!(usage.dynamodb_read_units >= polls as f64);
 
-        // No Lambda memory on the local runtime: durations but no GB-seconds.
+        // No Lambda memory on the local runtime: durations but no GB-seconds; the process's
+        // CPU time instead.
         assert_eq!(usage.gb_seconds(), 0.0);
+        assert!(usage.cpu_seconds > 0.0);
         assert_eq!(outcome.cost_usd, usage.cost(&Prices::default()));
         let prices = Prices::default();
         let expected_s3 = 500.0 * prices.s3_get + prices.s3_put;

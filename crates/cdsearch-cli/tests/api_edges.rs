@@ -11,7 +11,7 @@ use api_common::*;
 use cdsearch::progress::Progress;
 use cdsearch_service::model::SearchOutcome;
 use cdsearch_service::runner::{RunError, SearchJob};
-use cdsearch_service::{DirectRunner, Limits, SearchRunner};
+use cdsearch_service::{Limits, SearchRunner};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::Arc;
@@ -491,24 +491,58 @@ async fn searches_past_their_retention_are_swept() {
         "swept before its retention"
     );
     assert!(!dir.path().join("searches").join(&id).exists());
+    let (tasks, outcome) = job_state(dir.path(), &id);
+    assert!(!tasks.exists(), "the swept search's job state is gone");
+    assert!(!outcome.exists());
     server.stop();
+}
+
+/// Bytes of the files under `dir`, recursively.
+fn bytes_under(dir: &Path) -> u64 {
+    files_under(dir)
+        .iter()
+        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+        .sum()
+}
+
+/// Where the default runner keeps the task-table entries of search `id`'s
+/// job, and its outcome object.
+fn job_state(data: &Path, id: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let runtime = data.join("runtime");
+    (
+        runtime.join("tasks").join(id),
+        runtime
+            .join("objects")
+            .join(burst::outcome::outcome_key(id)),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_data_directory_answers_507_until_searches_are_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let mask = mask_bytes(MASK);
-    // Room for the first search (its mask, record and results), not a second.
+    // Room for a search being stored (its upload is counted once received
+    // and once more as the search's mask) and a little more: a finished
+    // search (mask, record, results, its job's state) leaves no room for a
+    // second one, and only deleting its job's state as well makes room again.
+    let slack = 1024;
     let limits = Limits {
-        max_data_bytes: Some(mask.len() as u64 * 2),
+        max_data_bytes: Some(2 * mask.len() as u64 + slack),
         ..Limits::default()
     };
-    // The direct runner keeps no job state, so a deleted search frees all
-    // its bytes.
-    let server = TestServer::with_runner(dir.path(), limits, Arc::new(DirectRunner)).await;
+    // The default runner: burst jobs on the local runtime under `runtime/`.
+    let server = TestServer::start(dir.path(), limits).await;
     let params = json!({"libraries": ["sample"]});
     let first = submitted_id(server.submit(ALICE, &params, &[(MASK, mask.clone())]).await).await;
-    server.wait(ALICE, &first).await;
+    assert_eq!(server.wait(ALICE, &first).await["status"], "done");
+    let (tasks, outcome) = job_state(dir.path(), &first);
+    assert!(tasks.join("status.json").is_file());
+    assert!(outcome.is_file());
+    let runtime_bytes = bytes_under(&dir.path().join("runtime"));
+    assert!(
+        runtime_bytes > slack,
+        "the job state ({runtime_bytes} bytes) would fit in the slack"
+    );
     let full = server.submit(ALICE, &params, &[(MASK, mask.clone())]).await;
     let body = json_error(full, 507, "insufficient_storage").await;
     assert!(body["message"].as_str().unwrap().contains("full"), "{body}");
@@ -526,8 +560,88 @@ async fn a_full_data_directory_answers_507_until_searches_are_deleted() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let second = server.submit(ALICE, &params, &[(MASK, mask)]).await;
-    assert_eq!(second.status(), 202, "room again after the delete");
+    assert_eq!(
+        files_under(&dir.path().join("runtime")),
+        Vec::<std::path::PathBuf>::new()
+    );
+    assert_eq!(bytes_under(dir.path()), 0, "the delete freed every byte");
+    let second = submitted_id(server.submit(ALICE, &params, &[(MASK, mask.clone())]).await).await;
+    assert_eq!(server.wait(ALICE, &second).await["status"], "done");
+    // Full again, and room again once the second is deleted.
+    let full = server.submit(ALICE, &params, &[(MASK, mask.clone())]).await;
+    json_error(full, 507, "insufficient_storage").await;
+    let r = server
+        .client
+        .delete(server.url(&format!("/searches/{second}")))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let third = server.submit(ALICE, &params, &[(MASK, mask)]).await;
+    assert_eq!(third.status(), 202, "room again after the delete");
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_removes_the_job_state_of_the_search_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), Limits::default()).await;
+    let params = json!({"libraries": ["sample"]});
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let r = server
+            .submit(ALICE, &params, &[(MASK, mask_bytes(MASK))])
+            .await;
+        ids.push(submitted_id(r).await);
+    }
+    let [gone, kept, stale] = <[String; 3]>::try_from(ids).unwrap();
+    for id in [&gone, &kept, &stale] {
+        assert_eq!(server.wait(ALICE, id).await["status"], "done");
+        let (tasks, outcome) = job_state(dir.path(), id);
+        assert!(tasks.join("rows").is_dir(), "{id}");
+        assert!(tasks.join("status.json").is_file(), "{id}");
+        assert!(outcome.is_file(), "{id}");
+    }
+    let delete = |id: String| {
+        server
+            .client
+            .delete(server.url(&format!("/searches/{id}")))
+            .bearer_auth(ALICE)
+            .send()
+    };
+    assert_eq!(delete(gone.clone()).await.unwrap().status(), 204);
+    let (tasks, outcome) = job_state(dir.path(), &gone);
+    assert!(!tasks.exists());
+    assert!(!outcome.exists());
+    assert!(!outcome.parent().unwrap().exists());
+    let leftovers: Vec<_> = files_under(&dir.path().join("runtime"))
+        .into_iter()
+        .filter(|f| f.to_string_lossy().contains(gone.as_str()))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let (tasks, outcome) = job_state(dir.path(), &kept);
+    assert!(tasks.join("status.json").is_file());
+    assert!(outcome.is_file());
+    assert_eq!(
+        server
+            .get(ALICE, &format!("/searches/{kept}/results"))
+            .await
+            .status(),
+        200
+    );
+
+    // A job whose status still says it runs, as a server that stopped
+    // during the job leaves it, is marked failed and deleted with its search.
+    let (tasks, outcome) = job_state(dir.path(), &stale);
+    let status_file = tasks.join("status.json");
+    let mut status: Value = serde_json::from_slice(&std::fs::read(&status_file).unwrap()).unwrap();
+    status["state"] = json!("running");
+    std::fs::write(&status_file, serde_json::to_vec(&status).unwrap()).unwrap();
+    assert_eq!(delete(stale.clone()).await.unwrap().status(), 204);
+    assert!(!tasks.exists());
+    assert!(!outcome.exists());
+    assert!(!dir.path().join("searches").join(&stale).exists());
     server.stop();
 }
 

@@ -353,12 +353,12 @@ fn fingerprint(
     format!("{:016x}", digest.value())
 }
 
-/// Delete a search and its files (masks, results).
+/// Delete a search, its files (masks, results) and the state its job left.
 #[utoipa::path(delete, path = "/searches/{id}", tag = "searches",
     params(("id" = String, Path, description = "Search id")),
     responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody),
         (status = 404, description = "No such search of yours", body = ErrorBody),
-        (status = 409, description = "The search is running: delete it once it has ended", body = ErrorBody)),
+        (status = 409, description = "The search (or its job) is running: delete it once it has ended", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn delete_search(
     State(service): State<Arc<Service>>,

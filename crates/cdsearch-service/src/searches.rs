@@ -8,7 +8,7 @@ use crate::limits::Limits;
 use crate::model::{MaskInfo, Progress, SearchOutcome, SearchRecord, Status};
 use crate::redact::Redactor;
 use crate::request::SearchParams;
-use crate::runner::{JobMask, RunError, SearchJob, SearchRunner};
+use crate::runner::{ForgetError, JobMask, RunError, SearchJob, SearchRunner};
 use crate::store::{MaskData, Store};
 use burst::time::now_ms;
 use std::collections::{HashMap, HashSet};
@@ -102,6 +102,7 @@ pub struct Searches {
     store: Store,
     state: Mutex<State>,
     queue: Mutex<Sender<Task>>,
+    runner: Arc<dyn SearchRunner>,
     runs_shape_stage: bool,
     max_data_bytes: Option<u64>,
     retention: Option<Duration>,
@@ -144,6 +145,7 @@ impl Searches {
             store,
             state: Mutex::new(state),
             queue: Mutex::new(tx),
+            runner: Arc::clone(&runner),
             runs_shape_stage,
             max_data_bytes: limits.max_data_bytes,
             retention: limits.retention,
@@ -262,9 +264,15 @@ impl Searches {
         Ok(())
     }
 
-    /// Deletes search `id` of `owner` and its files. A running search is
-    /// not deleted (409: delete it once it has ended); a queued one is
-    /// deleted and never runs.
+    /// Deletes search `id` of `owner`, what the runner keeps of it (its
+    /// job's state) and its files. A running search is not deleted (409:
+    /// delete it once it has ended); a queued one is deleted and never runs.
+    ///
+    /// The runner's state goes before the search's files: a search whose
+    /// job state is gone is still whole (its results are its own files), so
+    /// a crash in between leaves a search that can be deleted again, never
+    /// job state that no search refers to. When the runner cannot delete,
+    /// the search is kept (409 while its job is still ending, else 500).
     pub fn delete(&self, owner: &str, id: &str) -> Result<(), ApiError> {
         let mut state = self.lock();
         match state.records.get(id) {
@@ -277,20 +285,34 @@ impl Searches {
             }
             _ => return Err(ApiError::NotFound(format!("no search {id:?} of yours"))),
         }
-        forget(&mut state, id);
+        let record = forget(&mut state, id);
         drop(state);
+        if let Err(e) = self.runner.forget(id) {
+            self.restore(record);
+            return Err(match e {
+                ForgetError::Busy(message) => ApiError::Conflict(message),
+                ForgetError::Failed(message) => {
+                    tracing::error!(search = id, error = %message, "cannot delete job state");
+                    ApiError::Internal(format!(
+                        "cannot delete the job state of search {id}; try again later"
+                    ))
+                }
+            });
+        }
         self.store.remove(id)?;
         tracing::info!(search = id, "search deleted");
         Ok(())
     }
 
-    /// Deletes the finished searches that ended more than the retention ago.
+    /// Deletes the finished searches that ended more than the retention ago
+    /// (each as [`Searches::delete`] does; one whose job state cannot be
+    /// deleted yet is kept for the next sweep).
     pub fn sweep(&self) {
         let Some(retention) = self.retention else {
             return;
         };
         let cutoff = now_ms().saturating_sub(retention.as_millis() as u64);
-        let expired: Vec<String> = {
+        let expired: Vec<SearchRecord> = {
             let mut state = self.lock();
             let ids: Vec<String> = state
                 .records
@@ -299,17 +321,34 @@ impl Searches {
                 .filter(|r| r.finished_ms.unwrap_or(r.created_ms) < cutoff)
                 .map(|r| r.id.clone())
                 .collect();
-            for id in &ids {
-                forget(&mut state, id);
-            }
-            ids
+            ids.iter().filter_map(|id| forget(&mut state, id)).collect()
         };
-        for id in &expired {
-            match self.store.remove(id) {
+        for record in expired {
+            let id = record.id.clone();
+            if let Err(e) = self.runner.forget(&id) {
+                tracing::warn!(search = %id, error = %e, "cannot delete job state; retrying at the next sweep");
+                self.restore(Some(record));
+                continue;
+            }
+            match self.store.remove(&id) {
                 Ok(()) => tracing::info!(search = %id, "search past its retention deleted"),
                 Err(e) => tracing::error!(search = %id, error = %e, "cannot delete search"),
             }
         }
+    }
+
+    /// Puts back a search that [`forget`] dropped but could not be deleted.
+    fn restore(&self, record: Option<SearchRecord>) {
+        let Some(record) = record else {
+            return;
+        };
+        let mut state = self.lock();
+        if let Some(key) = &record.idempotency_key {
+            state
+                .keys
+                .insert((record.owner.clone(), key.clone()), record.id.clone());
+        }
+        state.records.insert(record.id.clone(), record);
     }
 
     /// The search `id` if `owner` may see it, with live progress.
@@ -380,15 +419,17 @@ impl Searches {
     }
 }
 
-/// Drops search `id` from the in-memory state.
-fn forget(state: &mut State, id: &str) {
-    if let Some(record) = state.records.remove(id) {
-        if let Some(key) = record.idempotency_key {
-            state.keys.remove(&(record.owner, key));
+/// Drops search `id` from the in-memory state; returns its record.
+fn forget(state: &mut State, id: &str) -> Option<SearchRecord> {
+    let record = state.records.remove(id);
+    if let Some(record) = &record {
+        if let Some(key) = &record.idempotency_key {
+            state.keys.remove(&(record.owner.clone(), key.clone()));
         }
     }
     state.results.remove(id);
     state.live.remove(id);
+    record
 }
 
 /// Sweeps now and every `interval` while the searches exist.

@@ -30,19 +30,31 @@ async fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, BackendError> 
         .map_err(|e| BackendError::Other(format!("{} is not valid: {e}", path.display())))
 }
 
+/// How many times [`write_temp`] creates a directory that a concurrent delete removed.
+const CREATE_TRIES: usize = 3;
+
 /// Writes `bytes` to a fresh temporary file next to `path`.
+///
+/// The directory is created first; since [`DiskObjectStore::delete_object`] removes
+/// directories it leaves empty, one may vanish between its creation and the write, which is
+/// then tried again.
 async fn write_temp(path: &Path, bytes: &[u8]) -> Result<PathBuf, BackendError> {
     let dir = path
         .parent()
         .expect("paths built here always have a parent");
-    tokio::fs::create_dir_all(dir)
-        .await
-        .map_err(|e| BackendError::io(dir.display(), e))?;
     let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
-    tokio::fs::write(&tmp, bytes)
-        .await
-        .map_err(|e| BackendError::io(tmp.display(), e))?;
-    Ok(tmp)
+    let mut tries = 0;
+    loop {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| BackendError::io(dir.display(), e))?;
+        tries += 1;
+        match tokio::fs::write(&tmp, bytes).await {
+            Ok(()) => return Ok(tmp),
+            Err(e) if e.kind() == ErrorKind::NotFound && tries < CREATE_TRIES => {}
+            Err(e) => return Err(BackendError::io(tmp.display(), e)),
+        }
+    }
 }
 
 /// Atomically creates or replaces `path`.
@@ -209,6 +221,45 @@ impl TaskTable for DiskTaskTable {
             Err(e) => Err(e),
         }
     }
+
+    /// Removes the job's directory: it is first renamed to a hidden name (which no job id can
+    /// have), so that readers never see a half-deleted job, then deleted; a hidden directory
+    /// left by a crash midway is deleted with the next job deleted.
+    async fn delete_job(&self, job_id: &str) -> Result<(), BackendError> {
+        let dir = self.job_dir(job_id)?;
+        let doomed = self
+            .root
+            .join(format!(".deleted-{job_id}-{}", uuid::Uuid::new_v4()));
+        match tokio::fs::rename(&dir, &doomed).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(BackendError::io(dir.display(), e)),
+        }
+        remove_deleted(&self.root).await
+    }
+}
+
+/// Deletes the directories under `root` that [`DiskTaskTable::delete_job`] renamed aside.
+async fn remove_deleted(root: &Path) -> Result<(), BackendError> {
+    let mut entries = tokio::fs::read_dir(root)
+        .await
+        .map_err(|e| BackendError::io(root.display(), e))?;
+    while let Some(entry) = entries
+        .next_entry()
+        .await
+        .map_err(|e| BackendError::io(root.display(), e))?
+    {
+        if entry.file_name().to_string_lossy().starts_with(".deleted-") {
+            let path = entry.path();
+            match tokio::fs::remove_dir_all(&path).await {
+                Err(e) if e.kind() != ErrorKind::NotFound => {
+                    return Err(BackendError::io(path.display(), e))
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// An object store in a directory (keys are relative paths).
@@ -231,7 +282,10 @@ impl DiskObjectStore {
 fn walk(root: &Path, dir: &Path, out: &mut Vec<ObjectInfo>) -> std::io::Result<()> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        // No directory (or a file where a prefix names one): no key under it.
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+            return Ok(())
+        }
         Err(e) => return Err(e),
     };
     for entry in entries {
@@ -294,13 +348,25 @@ impl ObjectStore for DiskObjectStore {
         create_once(&self.path(key)?, &bytes).await
     }
 
+    /// Removes the object's file, then the directories above it that this left empty (up to
+    /// the store's root), so that deleting all objects under a prefix leaves no directory.
     async fn delete_object(&self, key: &str) -> Result<(), BackendError> {
-        match tokio::fs::remove_file(self.path(key)?).await {
+        let path = self.path(key)?;
+        match tokio::fs::remove_file(&path).await {
             Err(e) if e.kind() != ErrorKind::NotFound => {
-                Err(BackendError::io(format!("object {key}"), e))
+                return Err(BackendError::io(format!("object {key}"), e))
             }
-            _ => Ok(()),
+            _ => {}
         }
+        let mut dir = path.parent();
+        while let Some(d) = dir.filter(|d| *d != self.root) {
+            // Fails, ending the walk, on the first directory that still holds something.
+            if tokio::fs::remove_dir(d).await.is_err() {
+                break;
+            }
+            dir = d.parent();
+        }
+        Ok(())
     }
 
     async fn list(
@@ -309,9 +375,14 @@ impl ObjectStore for DiskObjectStore {
         token: Option<&str>,
     ) -> Result<Page<ObjectInfo>, BackendError> {
         let root = self.root.clone();
+        // Only the directory the prefix names can hold matching keys.
+        let start = match prefix.rsplit_once('/') {
+            Some((dir, _)) if check_key(dir).is_ok() => root.join(dir),
+            _ => root.clone(),
+        };
         let mut all = tokio::task::spawn_blocking(move || {
             let mut out = Vec::new();
-            walk(&root, &root, &mut out).map(|()| out)
+            walk(&root, &start, &mut out).map(|()| out)
         })
         .await
         .map_err(|e| BackendError::Other(format!("listing task failed: {e}")))?

@@ -111,6 +111,15 @@ impl TaskTable for MemoryTaskTable {
     async fn get_status(&self, job_id: &str) -> Result<Option<JobStatus>, BackendError> {
         Ok(self.with(|t| t.statuses.get(job_id).cloned()))
     }
+
+    async fn delete_job(&self, job_id: &str) -> Result<(), BackendError> {
+        self.with(|t| {
+            t.rows.remove(job_id);
+            t.attempts.remove(job_id);
+            t.statuses.remove(job_id);
+        });
+        Ok(())
+    }
 }
 
 /// An object store held in memory.

@@ -3,6 +3,7 @@
 //! disk, and the monitor state machine run by the [`crate::asl`] interpreter from the same
 //! definition file as on AWS.
 
+mod cpu;
 mod disk;
 mod memory;
 
@@ -32,7 +33,7 @@ use crate::manager::{self, Deployment};
 use crate::outcome::load_outcome;
 use crate::status::{self, JobReport};
 use crate::traits::{Combiner, Invoker, ObjectStore, Page, StateMachineStarter, TaskTable, Worker};
-use crate::{combine, monitor, worker};
+use crate::{cleanup, combine, monitor, worker};
 
 /// Items per page of the local backends' listings.
 pub const PAGE_SIZE: usize = 1000;
@@ -132,6 +133,8 @@ pub struct JobHandle {
     progress: watch::Receiver<Progress>,
     finished: watch::Receiver<Option<Result<(), String>>>,
     runtime: LocalRuntime,
+    /// The process's CPU seconds when the job was submitted.
+    cpu_at_submit: Option<f64>,
 }
 
 impl LocalRuntimeBuilder {
@@ -268,13 +271,28 @@ impl LocalRuntime {
             .get_or_insert_with(|| uuid::Uuid::new_v4().to_string())
             .clone();
         let entry = self.inner.entry(&job_id);
-        let dispatch =
-            manager::start_job(&self.inner.backends, &self.inner.deployment, &request).await?;
+        let cpu_at_submit = cpu::process_cpu_seconds();
+        let dispatch = match manager::start_job(
+            &self.inner.backends,
+            &self.inner.deployment,
+            &request,
+        )
+        .await
+        {
+            Ok(dispatch) => dispatch,
+            Err(e) => {
+                // No execution started: the job is not running here (its state may be
+                // deleted).
+                entry.finished.send_replace(Some(Err(e.to_string())));
+                return Err(e);
+            }
+        };
         Ok(JobHandle {
             dispatch,
             progress: entry.progress.subscribe(),
             finished: entry.finished.subscribe(),
             runtime: self.clone(),
+            cpu_at_submit,
         })
     }
 
@@ -287,6 +305,40 @@ impl LocalRuntime {
     /// over the same directory.
     pub async fn attach(&self, job_id: &str) -> Result<JobReport, BurstError> {
         status::report(&self.inner.backends, job_id).await
+    }
+
+    /// Whether job `job_id` runs in this runtime now (submitted here and not ended).
+    pub fn is_running_here(&self, job_id: &str) -> bool {
+        let jobs = self.inner.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        jobs.get(job_id)
+            .is_some_and(|entry| entry.finished.borrow().is_none())
+    }
+
+    /// Marks job `job_id` failed with `reason` if its status says it runs although it does not
+    /// run here: the process that ran it stopped (the caller knows that no other process
+    /// shares the directory). Returns whether its status changed; refuses a job running here.
+    pub async fn abandon_job(&self, job_id: &str, reason: &str) -> Result<bool, BurstError> {
+        self.refuse_running(job_id)?;
+        cleanup::abandon_job(self.inner.backends.tasks.as_ref(), job_id, reason).await
+    }
+
+    /// Deletes everything stored of job `job_id` (task-table entries, outcome, partial
+    /// results; see [`cleanup::delete_job_state`]), which must have ended: refused with
+    /// [`BurstError::JobNotEnded`] while it runs here or its status is not final.
+    pub async fn forget_job(&self, job_id: &str) -> Result<cleanup::DeletedJob, BurstError> {
+        self.refuse_running(job_id)?;
+        let backends = &self.inner.backends;
+        cleanup::delete_job_state(backends.tasks.as_ref(), backends.store.as_ref(), job_id).await
+    }
+
+    fn refuse_running(&self, job_id: &str) -> Result<(), BurstError> {
+        if self.is_running_here(job_id) {
+            return Err(BurstError::JobNotEnded {
+                job_id: job_id.to_string(),
+                state: "running".into(),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -318,7 +370,15 @@ impl JobHandle {
             .get_status(&job_id)
             .await?;
         match (status.and_then(|s| s.outcome_key), ended) {
-            (Some(key), _) => load_outcome(&self.runtime.inner.backends, &key).await,
+            (Some(key), _) => {
+                let mut outcome = load_outcome(&self.runtime.inner.backends, &key).await?;
+                // Lambda bills wall time; here the process's CPU time from submit to end is
+                // what the job used (with other jobs running in the process, theirs too).
+                if let (Some(start), Some(end)) = (self.cpu_at_submit, cpu::process_cpu_seconds()) {
+                    outcome.usage.cpu_seconds = (end - start).max(0.0);
+                }
+                Ok(outcome)
+            }
             (None, Err(message)) => Err(BurstError::JobFailed { job_id, message }),
             (None, Ok(())) => Err(BurstError::JobFailed {
                 job_id,

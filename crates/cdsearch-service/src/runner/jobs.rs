@@ -10,7 +10,7 @@
 use crate::catalog::{Collection, ServedLibrary};
 use crate::model::SearchOutcome;
 use crate::outcome::outcome_of_job;
-use crate::runner::{RunError, SearchJob, SearchRunner};
+use crate::runner::{ForgetError, RunError, SearchJob, SearchRunner};
 use async_trait::async_trait;
 use burst::local::LocalRuntime;
 use burst::{JobOutcome, TaskError};
@@ -178,7 +178,34 @@ impl SearchRunner for JobRunner {
         progress.advance(outcome.completed + outcome.failed_batches.len() as u64);
         search_outcome(job, &outcome)
     }
+
+    /// Deletes the state of the search's job (same id) under the runtime's
+    /// directory: rows, attempt log, status, outcome and partial results. A
+    /// job still running here is refused ([`ForgetError::Busy`]: a search
+    /// that timed out while its job was ending); one whose status says it
+    /// runs although it does not run here was left by a previous server (no
+    /// two servers share a data directory), so it is marked failed
+    /// ([`ABANDONED`]) and deleted.
+    fn forget(&self, id: &str) -> Result<(), ForgetError> {
+        let forget = async {
+            self.runtime.abandon_job(id, ABANDONED).await?;
+            self.runtime.forget_job(id).await
+        };
+        match self.tokio.block_on(forget) {
+            Ok(_) => Ok(()),
+            Err(e @ burst::BurstError::JobNotEnded { .. }) => Err(ForgetError::Busy(format!(
+                "the job of search {id} is still ending ({e}); try again shortly"
+            ))),
+            Err(e) => Err(ForgetError::Failed(format!(
+                "cannot delete the job state of search {id}: {e}"
+            ))),
+        }
+    }
 }
+
+/// The error recorded in the status of a job that a previous server left
+/// running when its search is deleted.
+pub const ABANDONED: &str = "the server running this job stopped before it ended";
 
 fn failed(e: burst::BurstError) -> RunError {
     RunError::Failed(e.to_string())

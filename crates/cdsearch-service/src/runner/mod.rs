@@ -8,7 +8,7 @@ mod direct;
 mod jobs;
 
 pub use direct::{DirectRunner, SHAPE_UNSUPPORTED};
-pub use jobs::{JobRunner, JobRunnerError, DEFAULT_POLL_INTERVAL};
+pub use jobs::{JobRunner, JobRunnerError, ABANDONED, DEFAULT_POLL_INTERVAL};
 
 use crate::catalog::ServedLibrary;
 use crate::model::SearchOutcome;
@@ -68,6 +68,17 @@ pub enum RunError {
     Interrupted,
 }
 
+/// Why a runner could not delete what it keeps of a search.
+#[derive(Debug, thiserror::Error)]
+pub enum ForgetError {
+    /// The search's job has not ended yet; deleting may work later.
+    #[error("{0}")]
+    Busy(String),
+    /// Deleting failed (storage error).
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// Runs searches. Called on a background thread; reports progress in batches
 /// through `progress` (`start` once with the total, `advance` per batch).
 pub trait SearchRunner: Send + Sync {
@@ -89,5 +100,13 @@ pub trait SearchRunner: Send + Sync {
         _progress: &dyn Progress,
     ) -> Result<SearchOutcome, RunError> {
         Err(RunError::Interrupted)
+    }
+
+    /// Deletes what the runner keeps of search `id` (e.g. its job's state),
+    /// called when the search is deleted, before its files, and only for a
+    /// search that is not running; deleting a search it keeps nothing of
+    /// succeeds. The default keeps nothing.
+    fn forget(&self, _id: &str) -> Result<(), ForgetError> {
+        Ok(())
     }
 }
