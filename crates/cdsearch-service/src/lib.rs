@@ -16,6 +16,7 @@ pub mod auth;
 pub mod catalog;
 mod edges;
 pub mod error;
+pub mod image_routes;
 pub mod images;
 pub mod limits;
 pub mod model;
