@@ -211,6 +211,25 @@ fn reference_scorer_matches_golden() {
     });
 }
 
+/// The matched pixels of the winning alignment (found with lean lists, as
+/// the service does) are as many as the golden score's matching pixels,
+/// from the side (direct or mirrored) it names.
+#[test]
+fn matched_pixels_match_golden() {
+    let fixture = load();
+    check_all(&fixture, |_, mask, _, target, params| {
+        let matched = reference::ReferenceMask::lean(mask, None, params)
+            .and_then(|m| m.matched_pixels(target))
+            .expect("scorable");
+        let score = reference::score(mask, target, params).expect("scorable");
+        MatchScore {
+            matching_pixels: matched.target_positions.len() as i64,
+            mirrored: matched.mirrored,
+            ..score
+        }
+    });
+}
+
 #[test]
 fn fast_scorer_matches_golden() {
     let fixture = load();

@@ -3,7 +3,8 @@
 
 use proptest::prelude::*;
 
-use super::{reference, CodedTarget, MatchParams, PreparedMask, ScoringLoop};
+use super::reference::{self, ReferenceMask};
+use super::{CodedTarget, MatchParams, PreparedMask, ScoringLoop};
 use crate::image::pack;
 use crate::RgbImage;
 
@@ -95,6 +96,32 @@ proptest! {
         for other in other_loops(&prepared) {
             prop_assert_eq!(other.score(&target).unwrap(), want);
             prop_assert_eq!(other.score_coded(&coded).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn matched_pixels_agree_with_the_score((mask, target, negative, params) in case()) {
+        for negative in [None, negative.as_ref()] {
+            let reference = ReferenceMask::new(&mask, negative, &params).unwrap();
+            let score = reference.score(&target).unwrap();
+            let matched = reference.matched_pixels(&target).unwrap();
+            let lean = ReferenceMask::lean(&mask, negative, &params).unwrap();
+            prop_assert_eq!(lean.score(&target).unwrap(), score);
+            prop_assert_eq!(&lean.matched_pixels(&target).unwrap(), &matched);
+            prop_assert_eq!(matched.mirrored, score.mirrored);
+            if negative.is_none() {
+                prop_assert_eq!(matched.target_positions.len() as i64, score.matching_pixels);
+            }
+            prop_assert!(matched.mask_positions.windows(2).all(|w| w[0] < w[1]));
+            prop_assert_eq!(matched.mask_positions.len(), matched.target_positions.len());
+            let (dx, dy) = matched.shift;
+            prop_assert!(dx.abs() <= i64::from(params.xy_shift) && dy.abs() <= i64::from(params.xy_shift));
+            let width = mask.width as i64;
+            for (&m, &t) in matched.mask_positions.iter().zip(&matched.target_positions) {
+                let x = m as i64 % width + dx;
+                let x = if matched.mirrored { width - 1 - x } else { x };
+                prop_assert_eq!(t as i64, (m as i64 / width + dy) * width + x);
+            }
         }
     }
 
