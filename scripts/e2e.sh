@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end browser tests of the web client (tests/e2e/search.mjs: search,
 # filters, shape stage; tests/e2e/client.mjs: mask editor, hit viewer,
-# downloads, links, re-run, delete; axe-core accessibility checks in both):
+# downloads, links, re-run, delete; tests/e2e/signin.mjs: sign-in through a
+# hosted UI with PKCE against the OpenID Connect stand-in oidc-standin.mjs,
+# refresh, sign-out; axe-core accessibility checks in all three):
 # installs Debian's chromium (and chromium-driver) if missing, playwright-core
 # and axe-core under tests/e2e from its lock file, builds `cdsearch`, and runs
 # the tests against servers they start on free loopback ports. Screenshots
@@ -29,7 +31,7 @@ cargo test --workspace --all-features --no-run --quiet
 bin="$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')/debug/cdsearch"
 
 echo "== e2e: web client in headless Chromium"
-for test in search client; do
+for test in search client signin; do
   CDSEARCH_BIN="$bin" REPO="$repo" ARTIFACTS="$repo/test-artifacts" \
     PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 node "tests/e2e/$test.mjs"
 done

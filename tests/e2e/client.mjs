@@ -188,7 +188,7 @@ try {
     await page.keyboard.press("ArrowLeft");
     assert.equal(await page.textContent("#viewer-title"), `#1 ${names[0]}`);
     await page.keyboard.press("ArrowRight");
-    const target = await page.$eval("#viewer-target", (i) => i.src);
+    const target = await page.$eval("#viewer-target", (i) => i.dataset.src);
     assert.match(target, new RegExp(`/libraries/sample/images/${names[1].replace(/\./g, "\\.")}`));
     await page.waitForFunction(() => document.querySelector("#viewer-target").naturalWidth === 1210);
     await screenshot(page, "e2e-viewer-side.png", { fullPage: false });
@@ -325,7 +325,7 @@ try {
     await tab.waitForSelector("#login:not([hidden])");
     await checkAccessibility(tab, "the sign-in form");
     await tab.fill("#token", apiKey);
-    await tab.click("#login button");
+    await tab.click("#login-form button");
     await tab.waitForSelector(".hit");
     assert.equal(await tab.textContent("#search-id"), searchId);
     assert.equal(await tab.textContent("#search-label"), "two drawn masks", "the label is the API's");

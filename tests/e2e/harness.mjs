@@ -71,11 +71,21 @@ export function cliJson(args) {
   return JSON.parse(execFileSync(bin, ["search", "--top", "500", ...args], { encoding: "utf8" }));
 }
 
-/** Waits for every image on the page that is shown, then saves a screenshot as `name`. */
+/**
+ * Waits for every image on the page that is shown (those the page is still
+ * fetching, `data-loading`, once they are near the viewport, where the page
+ * loads them), then saves a screenshot as `name`.
+ */
 export async function screenshot(page, name, { fullPage = true } = {}) {
   await page.waitForFunction(() => [...document.querySelectorAll("img")]
-    .filter((i) => i.offsetParent !== null && i.getAttribute("src"))
-    .every((i) => i.complete && i.naturalWidth > 0));
+    .filter((i) => i.offsetParent !== null)
+    .every((i) => {
+      if (i.dataset.loading !== undefined) {
+        const r = i.getBoundingClientRect();
+        return r.top > innerHeight + 400 || r.bottom < -400;
+      }
+      return !i.getAttribute("src") || (i.complete && i.naturalWidth > 0);
+    }));
   mkdirSync(artifacts, { recursive: true });
   const shot = path.join(artifacts, name);
   await page.screenshot({ path: shot, fullPage });

@@ -3,8 +3,10 @@
 use crate::s3_url::s3_url;
 use crate::search::Runtime;
 use anyhow::{bail, Context};
+use cdsearch_service::oidc::OidcVerifier;
 use cdsearch_service::{
-    ApiConfig, ApiKeys, DirectRunner, JobRunner, Limits, SearchRunner, Service, StoreLibrary,
+    ApiConfig, ApiKeys, DirectRunner, JobRunner, Limits, SearchRunner, Service, SignIn,
+    StoreLibrary,
 };
 use clap::Args;
 use std::path::PathBuf;
@@ -32,6 +34,26 @@ pub struct ServeArgs {
     /// (comma-separated). Without any, a key for user "local" is made up and printed.
     #[arg(long = "api-key", value_name = "USER:TOKEN")]
     api_keys: Vec<String>,
+    /// Also accept the JWTs (access or ID tokens, RS256) of this OpenID
+    /// Connect issuer, e.g. a Cognito user pool
+    /// (https://cognito-idp.REGION.amazonaws.com/POOL_ID) or a Keycloak realm;
+    /// the user is the token's `sub`. Its discovery document
+    /// (ISSUER/.well-known/openid-configuration) and keys are read at start.
+    /// Requires --oidc-client-id; API keys keep working.
+    #[arg(long, value_name = "URL", requires = "oidc_client_id")]
+    oidc_issuer: Option<String>,
+    /// The app client the tokens of --oidc-issuer must be for (their `aud`
+    /// or `client_id`). Requires --oidc-issuer.
+    #[arg(long, value_name = "ID", requires = "oidc_issuer")]
+    oidc_client_id: Option<String>,
+    /// The hosted sign-in page (OAuth 2.0 authorization code with PKCE) the
+    /// web client signs users in through, as app client --oidc-client-id with
+    /// the scopes openid and email: a Cognito domain such as
+    /// https://NAME.auth.REGION.amazoncognito.com (the client uses its
+    /// /oauth2/authorize, /oauth2/token and /logout). Without it the web
+    /// client asks for an API key. Requires --oidc-issuer and --oidc-client-id.
+    #[arg(long, value_name = "URL", requires_all = ["oidc_issuer", "oidc_client_id"])]
+    sign_in_domain: Option<String>,
     /// Largest request body (uploads) in MiB.
     #[arg(long, default_value_t = Limits::default().max_upload_bytes >> 20)]
     max_upload_mib: usize,
@@ -128,6 +150,29 @@ fn store_library(
 }
 
 impl ServeArgs {
+    /// The web client's sign-in page, from --sign-in-domain.
+    fn sign_in(&self) -> anyhow::Result<Option<SignIn>> {
+        let (Some(domain), Some(client_id)) = (&self.sign_in_domain, &self.oidc_client_id) else {
+            return Ok(None);
+        };
+        Ok(Some(
+            SignIn::new(domain, client_id)
+                .context("invalid --sign-in-domain or --oidc-client-id")?,
+        ))
+    }
+
+    /// The verifier of --oidc-issuer's tokens, after reading its discovery
+    /// document and keys.
+    async fn token_verifier(&self) -> anyhow::Result<Option<OidcVerifier>> {
+        let (Some(issuer), Some(client_id)) = (&self.oidc_issuer, &self.oidc_client_id) else {
+            return Ok(None);
+        };
+        let verifier = OidcVerifier::discover(issuer, client_id)
+            .await
+            .with_context(|| format!("--oidc-issuer {issuer}: cannot use this issuer"))?;
+        Ok(Some(verifier))
+    }
+
     fn config(&self) -> anyhow::Result<(ApiConfig, Option<String>)> {
         let (mut libraries, mut store_libraries) = (Vec::new(), Vec::new());
         for spec in &self.libraries {
@@ -175,6 +220,8 @@ impl ServeArgs {
             store_libraries,
             masks,
             keys,
+            token_verifier: None,
+            sign_in: self.sign_in()?,
             limits,
         };
         Ok((config, generated))
@@ -183,17 +230,20 @@ impl ServeArgs {
 
 /// Runs `cdsearch serve` until interrupted.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let (config, generated) = args.config()?;
-    let runner: Arc<dyn SearchRunner> = match args.runtime {
-        Runtime::Local => Arc::new(JobRunner::open(&config.data_dir.join("runtime"))?),
-        Runtime::Direct => Arc::new(DirectRunner),
-    };
-    let service = Service::open(config, runner)?;
+    let (mut config, generated) = args.config()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    if let Some(verifier) = runtime.block_on(args.token_verifier())? {
+        config.token_verifier = Some(Arc::new(verifier));
+    }
+    let runner: Arc<dyn SearchRunner> = match args.runtime {
+        Runtime::Local => Arc::new(JobRunner::open(&config.data_dir.join("runtime"))?),
+        Runtime::Direct => Arc::new(DirectRunner),
+    };
+    let service = Service::open(config, runner)?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.addr)
             .await

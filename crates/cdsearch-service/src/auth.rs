@@ -1,14 +1,21 @@
-//! Bearer-token authentication with API keys, and the per-key request limit.
+//! Bearer-token authentication with API keys and (with a [`TokenVerifier`])
+//! signed-in users' JWTs, the per-key request limit, and what the web client
+//! needs to know to sign in ([`SignIn`], `GET /config`).
 
 use crate::error::ApiError;
 use crate::Service;
-use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
+use async_trait::async_trait;
+use axum::extract::{FromRequestParts, State};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL};
 use axum::http::request::Parts;
 use axum::http::Method;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
+use utoipa::ToSchema;
 
 /// API keys: token → user. Several keys may belong to one user.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -69,11 +76,40 @@ impl ApiKeys {
     }
 }
 
+/// Why a bearer token that is not an API key was refused: the reason, for
+/// the 401 answer (never the token itself).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TokenRejected(pub String);
+
+/// Verifies bearer tokens that are not API keys: JWTs of the issuer users
+/// sign in with (e.g. `oidc::OidcVerifier`, with the `oidc` feature).
+#[async_trait]
+pub trait TokenVerifier: Send + Sync + std::fmt::Debug {
+    /// The verified user of `token` (its `sub` claim), or why it is refused.
+    async fn verify(&self, token: &str) -> Result<String, TokenRejected>;
+}
+
+/// Whether `token` has the shape of a JWT (header, payload and signature
+/// separated by two dots), as opposed to an API key.
+pub fn looks_like_jwt(token: &str) -> bool {
+    token.bytes().filter(|&b| b == b'.').count() == 2
+}
+
 /// How a service knows its callers.
 #[derive(Clone, Debug)]
 pub enum Auth {
     /// Bearer tokens checked against these API keys.
     Keys(ApiKeys),
+    /// Bearer tokens checked against these API keys, and JWT-shaped tokens
+    /// that are no key verified by `verifier` (a signed-in user, named and
+    /// rate-limited by the token's `sub`, as on AWS).
+    KeysAndTokens {
+        /// The API keys.
+        keys: ApiKeys,
+        /// Verifies the JWTs.
+        verifier: Arc<dyn TokenVerifier>,
+    },
     /// A gateway in front of the service authenticated the caller (e.g. API
     /// Gateway's JWT authorizer) and its host put a [`GatewayUser`] in the
     /// request's extensions.
@@ -137,6 +173,45 @@ fn has_query_token(parts: &Parts) -> bool {
         .is_some_and(|q| q.split('&').any(|p| p.starts_with("access_token=")))
 }
 
+/// The (user, rate-limit key) of a request's bearer token: an API key of
+/// `keys`, or else, with a `verifier`, a JWT it accepts (user and key: the
+/// token's subject).
+async fn bearer_user(
+    parts: &Parts,
+    keys: &ApiKeys,
+    verifier: Option<&dyn TokenVerifier>,
+) -> Result<(String, String), ApiError> {
+    let (credential, in_query) = if verifier.is_some() {
+        ("API key or sign-in token", "a token")
+    } else {
+        ("API key", "an API key")
+    };
+    let token = token(parts).ok_or_else(|| {
+        ApiError::Unauthorized(if has_query_token(parts) {
+            format!(
+                "{in_query} in the query (`access_token`) is accepted only on GET of images, \
+                 thumbnails and results downloads: send the header `Authorization: Bearer \
+                 <{credential}>`"
+            )
+        } else {
+            format!("missing {credential}: send the header `Authorization: Bearer <{credential}>`")
+        })
+    })?;
+    if let Some(user) = keys.user(token) {
+        return Ok((user.to_owned(), token.to_owned()));
+    }
+    match verifier {
+        Some(verifier) if looks_like_jwt(token) => match verifier.verify(token).await {
+            Ok(subject) => Ok((subject.clone(), subject)),
+            Err(TokenRejected(reason)) => {
+                tracing::debug!(%reason, "bearer token refused");
+                Err(ApiError::Unauthorized(reason))
+            }
+        },
+        _ => Err(ApiError::Unauthorized("unknown API key".into())),
+    }
+}
+
 impl FromRequestParts<Arc<Service>> for User {
     type Rejection = ApiError;
 
@@ -145,21 +220,9 @@ impl FromRequestParts<Arc<Service>> for User {
         service: &Arc<Service>,
     ) -> Result<Self, ApiError> {
         let (name, key) = match &service.auth {
-            Auth::Keys(keys) => {
-                let token = token(parts).ok_or_else(|| {
-                    ApiError::Unauthorized(if has_query_token(parts) {
-                        "an API key in the query (`access_token`) is accepted only on GET of \
-                         images, thumbnails and results downloads: send the header \
-                         `Authorization: Bearer <API key>`"
-                            .into()
-                    } else {
-                        "missing API key: send the header `Authorization: Bearer <API key>`".into()
-                    })
-                })?;
-                let user = keys
-                    .user(token)
-                    .ok_or_else(|| ApiError::Unauthorized("unknown API key".into()))?;
-                (user.to_owned(), token.to_owned())
+            Auth::Keys(keys) => bearer_user(parts, keys, None).await?,
+            Auth::KeysAndTokens { keys, verifier } => {
+                bearer_user(parts, keys, Some(verifier.as_ref())).await?
             }
             Auth::Gateway => {
                 let GatewayUser(user) = parts.extensions.get::<GatewayUser>().ok_or_else(|| {
@@ -176,6 +239,91 @@ impl FromRequestParts<Arc<Service>> for User {
             .map_err(ApiError::RateLimited)?;
         Ok(User { name, key })
     }
+}
+
+/// The hosted sign-in page (OAuth 2.0 authorization code grant with PKCE)
+/// the web client signs users in through: Amazon Cognito's hosted UI on
+/// AWS, or any issuer with the same paths.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignIn {
+    /// Base URL of the hosted UI, without a trailing `/` (e.g.
+    /// `https://NAME.auth.REGION.amazoncognito.com`); the client adds
+    /// `/oauth2/authorize`, `/oauth2/token` and `/logout`.
+    #[schema(example = "https://cdsearch.auth.eu-west-1.amazoncognito.com")]
+    pub domain: String,
+    /// The (public) app client the web client signs in as.
+    pub client_id: String,
+    /// The scopes to ask for.
+    #[schema(example = json!(["openid", "email"]))]
+    pub scopes: Vec<String>,
+}
+
+/// Why a sign-in configuration is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignInError {
+    /// The domain is not an http(s) URL of a host.
+    #[error("sign-in domain {0:?} is not an http:// or https:// URL of a host (e.g. https://NAME.auth.REGION.amazoncognito.com), without query or fragment")]
+    Domain(String),
+    /// The client id is empty or has characters no client id has.
+    #[error("sign-in client id {0:?} is empty or not visible ASCII")]
+    ClientId(String),
+}
+
+impl SignIn {
+    /// The scopes the web client asks for: `openid` and `email`.
+    pub const SCOPES: [&'static str; 2] = ["openid", "email"];
+
+    /// Sign-in through the hosted UI at `domain` (an http(s) URL; trailing
+    /// `/`s are dropped) as app client `client_id`, with [`Self::SCOPES`].
+    pub fn new(domain: &str, client_id: &str) -> Result<Self, SignInError> {
+        let domain = domain.trim_end_matches('/');
+        let host = domain
+            .strip_prefix("https://")
+            .or_else(|| domain.strip_prefix("http://"))
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or("");
+        let clean = !domain.contains(['?', '#'])
+            && domain.chars().all(|c| c.is_ascii_graphic())
+            && !host.is_empty()
+            && !host.contains('@');
+        if !clean {
+            return Err(SignInError::Domain(domain.to_owned()));
+        }
+        if client_id.is_empty() || !client_id.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(SignInError::ClientId(client_id.to_owned()));
+        }
+        Ok(Self {
+            domain: domain.to_owned(),
+            client_id: client_id.to_owned(),
+            scopes: Self::SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+        })
+    }
+}
+
+/// What the web client needs to know before its first request: how to
+/// authenticate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientConfig {
+    /// The hosted UI to sign in through; `null` when the server takes API
+    /// keys only (the client asks for one).
+    #[schema(required = true)]
+    pub sign_in: Option<SignIn>,
+}
+
+/// How the web client authenticates: through a hosted sign-in page, or with an API key.
+#[utoipa::path(get, path = "/config", tag = "config",
+    responses((status = 200, description = "How to authenticate (no credentials needed)",
+        body = ClientConfig,
+        headers(("Cache-Control" = String, description = "`no-cache`")))))]
+pub async fn client_config(State(service): State<Arc<Service>>) -> impl IntoResponse {
+    (
+        [(CACHE_CONTROL, "no-cache")],
+        Json(ClientConfig {
+            sign_in: service.sign_in.clone(),
+        }),
+    )
 }
 
 #[cfg(test)]
@@ -209,5 +357,49 @@ mod tests {
         assert!(!query_token_allowed(&get, "/libraries"));
         assert!(!query_token_allowed(&Method::POST, "/searches"));
         assert!(!query_token_allowed(&Method::DELETE, "/searches/x"));
+    }
+
+    #[test]
+    fn jwts_have_three_parts() {
+        assert!(looks_like_jwt("eyJh.eyJz.c2ln"));
+        assert!(!looks_like_jwt("alice-key-0001"));
+        assert!(!looks_like_jwt("a.b"));
+        assert!(!looks_like_jwt("a.b.c.d"));
+    }
+
+    #[test]
+    fn sign_in_domains_are_http_urls_of_a_host() {
+        let sign_in = SignIn::new("https://x.auth.eu-west-1.amazoncognito.com/", "abc123").unwrap();
+        assert_eq!(sign_in.domain, "https://x.auth.eu-west-1.amazoncognito.com");
+        assert_eq!(sign_in.scopes, ["openid", "email"]);
+        assert_eq!(
+            serde_json::to_value(&sign_in).unwrap(),
+            serde_json::json!({"domain": "https://x.auth.eu-west-1.amazoncognito.com",
+                "clientId": "abc123", "scopes": ["openid", "email"]})
+        );
+        assert_eq!(
+            SignIn::new("http://127.0.0.1:9000", "c").unwrap().domain,
+            "http://127.0.0.1:9000"
+        );
+        for bad in [
+            "x.auth.eu-west-1.amazoncognito.com",
+            "ftp://host",
+            "https://",
+            "https:///path",
+            "https://host?x=1",
+            "https://host#f",
+            "https://user@host",
+            "https://ho st",
+        ] {
+            assert_eq!(
+                SignIn::new(bad, "abc"),
+                Err(SignInError::Domain(bad.trim_end_matches('/').to_owned())),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            SignIn::new("https://host", ""),
+            Err(SignInError::ClientId(String::new()))
+        );
     }
 }

@@ -8,9 +8,11 @@
 //! stored under a data directory ([`store`]), so a restarted server keeps
 //! every finished search, runs the queued ones, and resumes or marks
 //! interrupted the ones that were running. Callers
-//! authenticate with API keys (bearer tokens); a user sees only their own
-//! searches. The router knows nothing of how it is served: `cdsearch serve`
-//! binds it to a local port.
+//! authenticate with API keys (bearer tokens) or, with a [`TokenVerifier`]
+//! (the `oidc` feature's `oidc::OidcVerifier`), the JWTs of a signed-in
+//! user; a user sees only their own searches. `GET /config` tells the web
+//! client where users sign in ([`SignIn`]), if anywhere. The router knows
+//! nothing of how it is served: `cdsearch serve` binds it to a local port.
 
 pub mod auth;
 pub mod catalog;
@@ -20,6 +22,8 @@ pub mod image_routes;
 pub mod images;
 pub mod limits;
 pub mod model;
+#[cfg(feature = "oidc")]
+pub mod oidc;
 pub mod openapi;
 pub mod outcome;
 pub mod platform;
@@ -32,7 +36,7 @@ pub mod store;
 pub mod upload;
 mod web;
 
-pub use auth::{ApiKeys, Auth, GatewayUser};
+pub use auth::{ApiKeys, Auth, GatewayUser, SignIn, SignInError, TokenRejected, TokenVerifier};
 pub use limits::Limits;
 pub use platform::{ImageData, LocalPlatform, SearchPlatform};
 pub use runner::{DirectRunner, JobRunner, SearchRunner};
@@ -63,6 +67,10 @@ pub struct ApiConfig {
     pub masks: Vec<PathBuf>,
     /// The API keys.
     pub keys: ApiKeys,
+    /// Verifies the JWTs of signed-in users, accepted besides the API keys.
+    pub token_verifier: Option<Arc<dyn TokenVerifier>>,
+    /// Where the web client signs users in (`GET /config`); `None`: API keys.
+    pub sign_in: Option<SignIn>,
     /// Upload, mask, rate and time limits.
     pub limits: Limits,
 }
@@ -92,6 +100,7 @@ pub enum ServiceError {
 pub struct Service {
     platform: Arc<dyn SearchPlatform>,
     auth: Auth,
+    sign_in: Option<SignIn>,
     limits: Limits,
     request_limiter: RateLimiter,
     submit_limiter: RateLimiter,
@@ -100,7 +109,7 @@ pub struct Service {
 impl Service {
     /// The embedded service: lists the libraries and masks, opens the store
     /// and starts running its queued searches with `runner`; callers
-    /// authenticate with the configured API keys.
+    /// authenticate with the configured API keys (and JWTs, with a verifier).
     pub fn open(
         config: ApiConfig,
         runner: Arc<dyn SearchRunner>,
@@ -148,18 +157,38 @@ impl Service {
             redactor,
         )
         .map_err(store_error)?;
-        Ok(Self::new(
+        let auth = match config.token_verifier {
+            Some(verifier) => Auth::KeysAndTokens {
+                keys: config.keys,
+                verifier,
+            },
+            None => Auth::Keys(config.keys),
+        };
+        Ok(Self::with_sign_in(
             Arc::new(Local::new(catalog, searches)),
-            Auth::Keys(config.keys),
+            auth,
             config.limits,
+            config.sign_in,
         ))
     }
 
-    /// A service over any platform (e.g. one on AWS), with `auth` and `limits`.
+    /// A service over any platform (e.g. one on AWS), with `auth` and
+    /// `limits`, and no sign-in page.
     pub fn new(platform: Arc<dyn SearchPlatform>, auth: Auth, limits: Limits) -> Arc<Self> {
+        Self::with_sign_in(platform, auth, limits, None)
+    }
+
+    /// [`Self::new`] whose web client signs users in through `sign_in`.
+    pub fn with_sign_in(
+        platform: Arc<dyn SearchPlatform>,
+        auth: Auth,
+        limits: Limits,
+        sign_in: Option<SignIn>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             platform,
             auth,
+            sign_in,
             request_limiter: RateLimiter::new(limits.request_burst, limits.requests_per_minute),
             submit_limiter: RateLimiter::new(limits.submit_burst, limits.submits_per_minute),
             limits,
@@ -204,6 +233,7 @@ pub fn router(service: Arc<Service>) -> Router {
             get(routes::stored_mask_thumbnail_png),
         )
         .route("/openapi.json", get(openapi::document))
+        .route("/config", get(auth::client_config))
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(

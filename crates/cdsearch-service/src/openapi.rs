@@ -1,6 +1,7 @@
 //! The OpenAPI 3.1 document of the API, generated from the handlers and
 //! types (utoipa) and served at `/openapi.json`.
 
+use crate::auth;
 use crate::model;
 use crate::request;
 use crate::routes;
@@ -30,11 +31,12 @@ use utoipa::{Modify, OpenApi};
         routes::stored_mask_thumbnail_png,
         routes::search_mask_png,
         routes::search_mask_thumbnail_png,
+        auth::client_config,
     ),
     components(schemas(request::SearchRequest, request::SearchParams, request::FieldError, model::Status,
         model::Progress, model::SearchView, model::MaskView, model::ResultsPage, model::MaskPage,
         model::HitView, model::ApiHit, model::SkippedTarget, model::LibraryView,
-        model::StoredMaskView, model::ErrorBody)),
+        model::StoredMaskView, model::ErrorBody, auth::ClientConfig, auth::SignIn)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -51,7 +53,9 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "An API key of the server (`cdsearch serve --api-key USER:TOKEN`)",
+                        "An API key of the server (`cdsearch serve --api-key USER:TOKEN`), or \
+                         the access or ID token (JWT) of a user signed in through the issuer \
+                         `GET /config` names",
                     ))
                     .build(),
             ),
@@ -203,8 +207,8 @@ pub fn document_for(facts: &ServerFacts) -> Value {
     doc
 }
 
-/// Adds the answers any operation can give: 429 (rate limit of the key),
-/// and 500 where an image is read.
+/// Adds the answers any operation can give: 429 (rate limit of the key) to
+/// every authenticated one, and 500 where an image is read.
 fn answer_everywhere(doc: &mut Value) {
     let error = |description: &str| {
         json!({
@@ -220,8 +224,9 @@ fn answer_everywhere(doc: &mut Value) {
             continue;
         };
         for operation in operations.values_mut() {
+            let authenticated = operation.get("security").is_some();
             let responses = &mut operation["responses"];
-            if responses.get("429").is_none() {
+            if authenticated && responses.get("429").is_none() {
                 responses["429"] = error("Rate limit of this API key exceeded (see Retry-After)");
             }
             let image = path.contains("/images/")

@@ -18,11 +18,16 @@ const POLL_MS = 500;
 
 // ---- API access -----------------------------------------------------------
 
-async function api(path, options = {}) {
+async function api(path, options = {}, retried = false) {
   const headers = Object.assign({ Authorization: `Bearer ${state.token}` }, options.headers || {});
   const response = await fetch(path, Object.assign({}, options, { headers }));
   if (response.status === 401) {
-    forgetToken("The API key was not accepted.");
+    // A token from the hosted UI may have expired early (clock skew, a
+    // suspended laptop): refresh it once and try again.
+    if (auth.signIn && !retried && auth.refreshToken && (await refreshTokens())) {
+      return api(path, options, true);
+    }
+    signedOut(auth.signIn ? "Your session has ended: sign in again." : "The API key was not accepted.");
     throw new Error("unauthorized");
   }
   return response;
@@ -46,12 +51,6 @@ async function apiBytes(path) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
-/** An image URL carrying the API key (images are loaded by <img>, which cannot send headers). */
-function authed(url, extra = "") {
-  const sep = url.includes("?") ? "&" : "?";
-  return `${url}${sep}access_token=${encodeURIComponent(state.token)}${extra}`;
-}
-
 /** Saves `blob` as a download named `name`. */
 function saveBlob(blob, name) {
   const a = document.createElement("a");
@@ -63,15 +62,231 @@ function saveBlob(blob, name) {
   setTimeout(() => URL.revokeObjectURL(a.href), 10000);
 }
 
-// ---- Location: API key and the open search ---------------------------------------
-// `#search=ID` names the open search, so a link to it works for its owner in
-// any browser (after entering their key). `#token=KEY` hands the key over once.
+// ---- Images ------------------------------------------------------------------
+// An <img> cannot send the Authorization header, and on AWS the gateway in
+// front of the API reads the token from that header only. So images are
+// fetched like any other API call and shown from object URLs, which a small
+// LRU cache keeps (paging back and forth does not refetch); tokens never go
+// into URLs. Thumbnails of result cards load when they come near the viewport.
+
+const IMAGE_CACHE_SIZE = 600;
+const imageCache = new Map(); // API path -> Promise of an object URL
+
+function imageObjectURL(path) {
+  let entry = imageCache.get(path);
+  if (entry) {
+    imageCache.delete(path);
+  } else {
+    entry = apiBytes(path).then((bytes) => URL.createObjectURL(new Blob([bytes], { type: "image/png" })));
+    entry.catch(() => imageCache.delete(path));
+  }
+  imageCache.set(path, entry);
+  while (imageCache.size > IMAGE_CACHE_SIZE) {
+    const [oldest, old] = imageCache.entries().next().value;
+    imageCache.delete(oldest);
+    old.then((url) => URL.revokeObjectURL(url), () => {});
+  }
+  return entry;
+}
+
+function forgetImages() {
+  for (const entry of imageCache.values()) entry.then((url) => URL.revokeObjectURL(url), () => {});
+  imageCache.clear();
+}
+
+const lazyImages = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    if (!e.isIntersecting) continue;
+    lazyImages.unobserve(e.target);
+    loadImage(e.target);
+  }
+}, { rootMargin: "400px" });
+
+function loadImage(img) {
+  const path = img.dataset.src;
+  imageObjectURL(path).then(
+    (url) => { if (img.dataset.src === path) img.src = url; },
+    (err) => { if (img.dataset.src === path) img.title = `not loaded: ${err.message}`; },
+  ).finally(() => { if (img.dataset.src === path) delete img.dataset.loading; });
+}
+
+/** Shows the API image `path` in `img`, now or (`lazy`) when it nears the viewport. */
+function showImage(img, path, { lazy = false } = {}) {
+  if (img.dataset.src === path && (img.getAttribute("src") || img.dataset.loading !== undefined)) return;
+  img.dataset.src = path;
+  img.dataset.loading = "";
+  img.removeAttribute("src");
+  if (lazy) lazyImages.observe(img);
+  else loadImage(img);
+}
+
+// ---- Signing in ----------------------------------------------------------------
+// GET /config says how: with an API key (the embedded default: `cdsearch
+// serve` prints one), or, where the server names a hosted sign-in UI (the
+// stack's Cognito user pool on AWS), with OAuth 2.0's authorization code grant
+// and PKCE (RFC 7636) for this public client. Tokens from the hosted UI are
+// kept in memory only and refreshed before they expire; across the redirect,
+// sessionStorage holds just the PKCE verifier, the `state` and the link to
+// return to. An API key is kept in localStorage, as before.
+
+const auth = {
+  configured: false, // whether /config was read
+  signIn: null, // { domain, clientId, scopes } from /config, or null for API keys
+  refreshToken: null,
+  refreshTimer: null,
+  refreshing: null,
+};
+const PENDING_SIGN_IN = "cdsearch.signIn";
 
 function hashParams() {
   return new URLSearchParams(location.hash.slice(1));
 }
 
-function readToken() {
+function searchLink(id) {
+  return `${location.origin}${location.pathname}#search=${encodeURIComponent(id)}`;
+}
+
+/** The page's address the hosted UI returns to (registered as callback and sign-out URL). */
+function appURL() {
+  return `${location.origin}/`;
+}
+
+function base64url(bytes) {
+  return btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function randomText(bytes) {
+  return base64url(crypto.getRandomValues(new Uint8Array(bytes)));
+}
+
+/** Goes to the hosted UI's sign-in with a fresh PKCE verifier and state. */
+async function beginSignIn() {
+  const verifier = randomText(32);
+  const challenge = base64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+  const pending = { verifier, state: randomText(16), hash: location.hash };
+  sessionStorage.setItem(PENDING_SIGN_IN, JSON.stringify(pending));
+  const query = new URLSearchParams({
+    response_type: "code",
+    client_id: auth.signIn.clientId,
+    redirect_uri: appURL(),
+    scope: auth.signIn.scopes.join(" "),
+    state: pending.state,
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+  });
+  location.assign(`${auth.signIn.domain}/oauth2/authorize?${query}`);
+}
+
+/** Posts a form to the hosted UI's token endpoint; resolves with its JSON or fails with its error. */
+async function tokenRequest(fields) {
+  const response = await fetch(`${auth.signIn.domain}/oauth2/token`, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams(Object.assign({ client_id: auth.signIn.clientId }, fields)),
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.error_description || body.error || `token endpoint: ${response.status}`);
+  return body;
+}
+
+/** Takes new tokens into memory and schedules their refresh. */
+function useTokens(tokens) {
+  state.token = tokens.access_token;
+  if (tokens.refresh_token) auth.refreshToken = tokens.refresh_token;
+  const seconds = Number(tokens.expires_in) || 3600;
+  // A minute before expiry; short-lived tokens at half their life.
+  const delay = seconds > 120 ? seconds - 60 : seconds / 2;
+  clearTimeout(auth.refreshTimer);
+  auth.refreshTimer = setTimeout(() => refreshTokens(), delay * 1000);
+  if (tokens.id_token) showUser(claimsOf(tokens.id_token));
+}
+
+/** The claims of a JWT, for display only (the server verifies tokens). */
+function claimsOf(jwt) {
+  try {
+    const part = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(decodeURIComponent(escape(atob(part))));
+  } catch {
+    return {};
+  }
+}
+
+/** Refreshes the tokens (one request at a time); resolves with whether it worked. */
+function refreshTokens() {
+  if (!auth.refreshing) {
+    auth.refreshing = tokenRequest({ grant_type: "refresh_token", refresh_token: auth.refreshToken })
+      .then((tokens) => { useTokens(tokens); return true; })
+      .catch(() => { signedOut("Your session has ended: sign in again."); return false; })
+      .finally(() => { auth.refreshing = null; });
+  }
+  return auth.refreshing;
+}
+
+/**
+ * Completes a sign-in when the hosted UI has just returned here with a code
+ * (or an error): checks the state, redeems the code with the verifier, puts
+ * the link that was open back. Resolves with whether the page is signed in.
+ */
+async function finishSignIn() {
+  const query = new URLSearchParams(location.search);
+  if (!query.has("code") && !query.has("error")) return false;
+  const pending = JSON.parse(sessionStorage.getItem(PENDING_SIGN_IN) || "null");
+  sessionStorage.removeItem(PENDING_SIGN_IN);
+  history.replaceState(null, "", location.pathname + ((pending && pending.hash) || ""));
+  if (query.has("error")) throw new Error(`sign-in failed: ${query.get("error_description") || query.get("error")}`);
+  if (!pending || pending.state !== query.get("state")) throw new Error("sign-in failed: the answer does not belong to this page's request; try again");
+  useTokens(await tokenRequest({
+    grant_type: "authorization_code",
+    code: query.get("code"),
+    redirect_uri: appURL(),
+    code_verifier: pending.verifier,
+  }));
+  return true;
+}
+
+/** Signs out: forgets the key or revokes the refresh token and ends the hosted UI's session. */
+async function signOut() {
+  if (!auth.signIn) {
+    localStorage.removeItem("cdsearch.token");
+    signedOut("");
+    return;
+  }
+  const refreshToken = auth.refreshToken;
+  signedOut("");
+  if (refreshToken) {
+    await fetch(`${auth.signIn.domain}/oauth2/revoke`, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ token: refreshToken, client_id: auth.signIn.clientId }),
+    }).catch(() => {});
+  }
+  const query = new URLSearchParams({ client_id: auth.signIn.clientId, logout_uri: appURL() });
+  location.assign(`${auth.signIn.domain}/logout?${query}`);
+}
+
+/** Back to the sign-in screen with `message`; every token and image is forgotten. */
+function signedOut(message) {
+  if (!auth.signIn) localStorage.removeItem("cdsearch.token");
+  state.token = null;
+  auth.refreshToken = null;
+  clearTimeout(auth.refreshTimer);
+  clearTimeout(state.pollTimer);
+  forgetImages();
+  $("#who").hidden = true;
+  $("#app").hidden = true;
+  $("#login").hidden = false;
+  $("#sign-in-box").hidden = !auth.signIn;
+  $("#key-box").hidden = Boolean(auth.signIn);
+  $("#login-error").textContent = message || "";
+}
+
+function showUser(claims) {
+  $("#who-name").textContent = claims.email || claims["cognito:username"] || claims.sub || "";
+  $("#who").hidden = false;
+}
+
+/** An API key handed over once in the link (`#token=KEY`), else the stored one. */
+function readKey() {
   const params = hashParams();
   if (params.has("token")) {
     localStorage.setItem("cdsearch.token", params.get("token"));
@@ -81,23 +296,13 @@ function readToken() {
   return localStorage.getItem("cdsearch.token");
 }
 
-function searchLink(id) {
-  return `${location.origin}${location.pathname}#search=${encodeURIComponent(id)}`;
-}
-
-function forgetToken(message) {
-  localStorage.removeItem("cdsearch.token");
-  state.token = null;
-  $("#app").hidden = true;
-  $("#login").hidden = false;
-  $("#login-error").textContent = message || "";
-}
-
 $("#login-form").addEventListener("submit", (e) => {
   e.preventDefault();
   localStorage.setItem("cdsearch.token", $("#token").value.trim());
   start();
 });
+$("#sign-in").addEventListener("click", () => beginSignIn());
+$("#sign-out").addEventListener("click", () => signOut());
 
 /** A search's label (the optional `label` of its submission), or "". */
 function labelOf(search) {
@@ -170,7 +375,7 @@ async function loadCatalog() {
     input.name = "maskRef";
     input.value = m.name;
     const img = document.createElement("img");
-    img.src = authed(m.thumbnailURL, "&size=128");
+    showImage(img, `${m.thumbnailURL}${m.thumbnailURL.includes("?") ? "&" : "?"}size=128`);
     img.alt = "";
     const name = document.createElement("span");
     name.textContent = m.name;
@@ -764,7 +969,6 @@ function renderResults() {
   $("#page-next").disabled = state.page >= pages;
   const grid = $("#grid");
   const cards = document.createDocumentFragment();
-  const maskThumb = authed(page.mask.thumbnailURL);
   onPage.forEach((h, k) => {
     const card = document.createElement("figure");
     card.className = "hit";
@@ -774,14 +978,12 @@ function renderResults() {
     open.className = "pair";
     open.setAttribute("aria-label", `Examine #${h.rank} ${h.imageName}`);
     const m = document.createElement("img");
-    m.src = maskThumb;
+    showImage(m, page.mask.thumbnailURL, { lazy: true });
     m.alt = "";
-    m.loading = "lazy";
     if (h.mirrored) m.className = "mirrored";
     const t = document.createElement("img");
-    t.src = authed(h.thumbnailURL);
+    showImage(t, h.thumbnailURL, { lazy: true });
     t.alt = "";
-    t.loading = "lazy";
     open.append(m, t);
     open.addEventListener("click", () => openViewer(first + k));
     const caption = document.createElement("figcaption");
@@ -864,12 +1066,12 @@ function renderViewer() {
     (h.mirrored ? " · mask mirrored" : "") +
     ` · hit ${state.viewerIndex + 1} of ${state.shown.length}`;
   const mask = $("#viewer-mask");
-  mask.src = authed(page.mask.imageURL);
+  showImage(mask, page.mask.imageURL);
   mask.alt = `mask ${page.mask.name}${h.mirrored ? ", mirrored" : ""}`;
   mask.classList.toggle("mirrored", h.mirrored);
   $("#viewer-mask-caption").textContent = h.mirrored ? "mask (mirrored)" : "mask";
   const target = $("#viewer-target");
-  target.src = authed(h.imageURL);
+  showImage(target, h.imageURL);
   target.alt = `target ${h.imageName}`;
   $("#viewer-prev").disabled = state.viewerIndex <= 0;
   $("#viewer-next").disabled = state.viewerIndex >= state.shown.length - 1;
@@ -1057,11 +1259,39 @@ async function loadHistory() {
 
 // ---- Start --------------------------------------------------------------------------
 
+/** How the server wants to be signed in to (GET /config); API keys if it does not say. */
+async function loadConfig() {
+  try {
+    const response = await fetch("/config");
+    if (response.ok) return await response.json();
+  } catch {
+    // an older server: API keys
+  }
+  return { signIn: null };
+}
+
 async function start() {
-  state.token = readToken();
-  if (!state.token) {
-    forgetToken("");
-    return;
+  if (!auth.configured) {
+    auth.signIn = (await loadConfig()).signIn || null;
+    auth.configured = true;
+  }
+  if (auth.signIn) {
+    try {
+      if (!state.token && !(await finishSignIn())) {
+        signedOut("");
+        return;
+      }
+    } catch (err) {
+      signedOut(err.message);
+      return;
+    }
+  } else {
+    state.token = readKey();
+    if (!state.token) {
+      signedOut("");
+      return;
+    }
+    showUser({ sub: "API key" });
   }
   try {
     await loadCatalog();

@@ -58,6 +58,8 @@ pub fn config(data_dir: &Path, limits: Limits) -> ApiConfig {
         store_libraries: Vec::new(),
         masks: vec![crate_path("../../sample/masks")],
         keys,
+        token_verifier: None,
+        sign_in: None,
         limits,
     }
 }
