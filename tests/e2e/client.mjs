@@ -3,7 +3,8 @@
 // eraser, undo, invert), checks the editor's pixel count against the
 // scorer's, searches both masks in one search, and checks the ranking equals
 // `cdsearch search` with the mask images saved from the editor. Then examines
-// hits (viewer, keyboard), filters and sorts, downloads CSV, NeuronBridge
+// hits (viewer, keyboard, matching pixels highlighted: as many as the score
+// counted, also for a mirrored hit), filters and sorts, downloads CSV, NeuronBridge
 // JSON and a zip of selected images and checks their content, opens the
 // search's link in a fresh browser, re-runs it with a changed parameter,
 // deletes a search, and runs axe-core on each page state. Screenshots of each
@@ -58,6 +59,24 @@ async function drag(page, from, to) {
 }
 
 const count = (page) => page.$eval("#mask-count", (e) => Number(e.textContent));
+
+/** The opaque pixels of the viewer's matching-pixels overlay, once it shows target `name`'s. */
+async function highlighted(page, name) {
+  await page.waitForFunction((name) => {
+    const img = document.querySelector("#viewer-matches");
+    return img.dataset.src.endsWith(`/${name}`) && img.dataset.loading === undefined && img.complete && img.naturalWidth > 0;
+  }, name);
+  return page.$eval("#viewer-matches", (img) => {
+    const canvas = document.createElement("canvas");
+    [canvas.width, canvas.height] = [img.naturalWidth, img.naturalHeight];
+    const ctx = canvas.getContext("2d");
+    ctx.drawImage(img, 0, 0);
+    const { data } = ctx.getImageData(0, 0, canvas.width, canvas.height);
+    let opaque = 0;
+    for (let i = 3; i < data.length; i += 4) if (data[i] > 0) opaque += 1;
+    return opaque;
+  });
+}
 
 /** A zip's entries (name -> bytes), read by Python's zipfile, which also checks every CRC. */
 function unzip(file) {
@@ -198,6 +217,13 @@ try {
     await page.check("#viewer-full");
     assert.equal(await page.$eval("#viewer-target", (i) => i.getBoundingClientRect().width), 1210);
     await page.uncheck("#viewer-full");
+    // The matching pixels, from the service, over the target: as many as the hit's score.
+    await page.check("#viewer-highlight");
+    assert.equal(await highlighted(page, names[1]), cli[0].results[1].matchingPixels, "highlighted = matching pixels");
+    assert.equal(await page.textContent("#viewer-target-caption"),
+      `target, ${cli[0].results[1].matchingPixels} matching pixels highlighted`);
+    await screenshot(page, "e2e-viewer-matches.png", { fullPage: false });
+    await checkAccessibility(page, "the hit viewer with matching pixels highlighted");
     await page.check("input[name=view][value=overlay]");
     await page.fill("#overlay-opacity", "70");
     assert.equal(await page.$eval("#viewer-images", (e) => e.dataset.view), "overlay");
@@ -211,6 +237,10 @@ try {
     assert.equal(await page.textContent("#viewer-title"), `#${mirrored + 1} ${names[mirrored]}`);
     assert.equal(await page.$eval("#viewer-mask", (i) => getComputedStyle(i).transform), "matrix(-1, 0, 0, 1, 0, 0)");
     assert.equal(await page.textContent("#viewer-mask-caption"), "mask (mirrored)");
+    assert.equal(await highlighted(page, names[mirrored]), cli[0].results[mirrored].matchingPixels,
+      "highlighted = matching pixels of a mirrored hit");
+    await page.uncheck("#viewer-highlight");
+    assert.ok(await page.isHidden("#viewer-matches"));
     await page.keyboard.press("ArrowLeft");
     assert.equal(await page.$eval("#viewer-mask", (i) => getComputedStyle(i).transform), "none");
     for (let k = mirrored - 1; k > 1; k--) await page.keyboard.press("ArrowLeft");

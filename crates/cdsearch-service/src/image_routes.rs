@@ -4,7 +4,7 @@
 use crate::auth::User;
 use crate::error::ApiError;
 use crate::images::{self, DEFAULT_THUMBNAIL_SIZE, THUMBNAIL_SIZES};
-use crate::model::ErrorBody;
+use crate::model::{ErrorBody, MaskInfo, SearchRecord};
 use crate::platform::{blocking, ImageData};
 use crate::Service;
 use axum::extract::{Path, Query, State};
@@ -96,11 +96,16 @@ async fn search_mask(
     index: usize,
 ) -> ApiResult<ImageData> {
     let record = service.platform.get(user, id).await?;
-    let mask = record
+    let mask = mask_info(&record, index)?;
+    service.platform.search_mask(&record.id, mask).await
+}
+
+/// Mask `index` of a search's record (404 when it has no such mask).
+pub(crate) fn mask_info(record: &SearchRecord, index: usize) -> ApiResult<&MaskInfo> {
+    record
         .masks
         .get(index)
-        .ok_or_else(|| ApiError::NotFound(format!("search {} has no mask {index}", record.id)))?;
-    service.platform.search_mask(&record.id, mask).await
+        .ok_or_else(|| ApiError::NotFound(format!("search {} has no mask {index}", record.id)))
 }
 
 /// A library image as PNG.

@@ -21,6 +21,7 @@ pub mod error;
 pub mod image_routes;
 pub mod images;
 pub mod limits;
+pub mod match_routes;
 pub mod model;
 #[cfg(feature = "oidc")]
 pub mod oidc;
@@ -216,6 +217,10 @@ pub fn router(service: Arc<Service>) -> Router {
         .route(
             "/searches/{id}/masks/{index}/thumbnail",
             get(routes::search_mask_thumbnail_png),
+        )
+        .route(
+            "/searches/{id}/masks/{index}/matches/{library}/{*image}",
+            get(match_routes::search_matches_png),
         )
         .route("/libraries", get(routes::list_libraries))
         .route(

@@ -31,6 +31,7 @@ use utoipa::{Modify, OpenApi};
         routes::stored_mask_thumbnail_png,
         routes::search_mask_png,
         routes::search_mask_thumbnail_png,
+        crate::match_routes::search_matches_png,
         auth::client_config,
     ),
     components(schemas(request::SearchRequest, request::SearchParams, request::FieldError, model::Status,

@@ -1073,6 +1073,7 @@ function renderViewer() {
   const target = $("#viewer-target");
   showImage(target, h.imageURL);
   target.alt = `target ${h.imageName}`;
+  showMatches(h);
   $("#viewer-prev").disabled = state.viewerIndex <= 0;
   $("#viewer-next").disabled = state.viewerIndex >= state.shown.length - 1;
 }
@@ -1103,6 +1104,32 @@ viewer.addEventListener("close", () => {
 for (const input of document.querySelectorAll("input[name=view]")) {
   input.addEventListener("change", () => { $("#viewer-images").dataset.view = input.value; });
 }
+/**
+ * The API path of the pixels of hit `h`'s target that matched the open mask
+ * (a PNG of the target's size, transparent elsewhere), from its image path
+ * `/libraries/LIB/images/NAME`.
+ */
+function matchesPath(h) {
+  const [, library, image] = h.imageURL.match(/^\/libraries\/([^/]+)\/images\/(.+)$/) || [];
+  if (!library) return null;
+  return `/searches/${encodeURIComponent(state.search.id)}/masks/${maskIndex()}/matches/${library}/${image}`;
+}
+
+/** Shows or hides the matching pixels of hit `h` over its target, as the checkbox says. */
+function showMatches(h) {
+  const overlay = $("#viewer-matches");
+  const path = $("#viewer-highlight").checked && matchesPath(h);
+  overlay.hidden = !path;
+  // The overlay has the matched pixels in the target's own colours: the rest is dimmed.
+  $("#viewer-images").toggleAttribute("data-highlight", Boolean(path));
+  $("#viewer-target-caption").textContent = path ? `target, ${h.matchingPixels} matching pixels highlighted` : "target";
+  if (path) showImage(overlay, path);
+}
+
+$("#viewer-highlight").addEventListener("change", () => {
+  const h = state.shown[state.viewerIndex];
+  if (h) showMatches(h);
+});
 $("#viewer-full").addEventListener("change", (e) => {
   $("#viewer-images").dataset.fit = e.target.checked ? "full" : "fit";
 });
