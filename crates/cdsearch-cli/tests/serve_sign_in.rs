@@ -3,30 +3,15 @@
 //! its tokens beside API keys, tells the web client where to sign in
 //! (`GET /config`), and refuses to start with an issuer it cannot use.
 
+mod api_common;
 #[path = "../../cdsearch-service/tests/oidc_issuer/mod.rs"]
 mod oidc_issuer;
 
+use api_common::{spawn_serve, ALICE};
+
 use oidc_issuer::{key, now, Issuer, CLIENT};
 use serde_json::{json, Value};
-use std::path::Path;
 use std::process::Command;
-
-const API_KEY: &str = "e2e-test-key-0001";
-
-/// `cdsearch serve` with `args` from the workspace root, stdout piped.
-fn serve_command(data: &Path, args: &[&str]) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_cdsearch"));
-    command
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .args(["serve", "--addr", "127.0.0.1:0", "--runtime", "direct"])
-        .arg("--data-dir")
-        .arg(data)
-        .args(["--api-key", &format!("e2e:{API_KEY}")])
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    command
-}
 
 /// GET `path` with `token` (if any): status, `Cache-Control` and JSON body.
 async fn get(base: &str, path: &str, token: Option<&str>) -> (u16, String, Value) {
@@ -53,7 +38,7 @@ async fn serve_accepts_the_issuers_tokens_and_api_keys_and_names_the_sign_in_pag
     let issuer = Issuer::start(&[&k1]).await;
     let dir = tempfile::tempdir().unwrap();
     let domain = format!("{}/", issuer.base);
-    let mut child = serve_command(
+    let (mut child, base) = spawn_serve(
         dir.path(),
         &[
             "--oidc-issuer",
@@ -64,20 +49,7 @@ async fn serve_accepts_the_issuers_tokens_and_api_keys_and_names_the_sign_in_pag
             &domain,
         ],
     )
-    .spawn()
-    .unwrap();
-    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line)
-        .await
-        .unwrap();
-    let start = line
-        .find("serving on http://127.0.0.1:")
-        .unwrap_or_else(|| panic!("no start line: {line:?}"));
-    let base = line[start + "serving on ".len()..]
-        .trim()
-        .trim_end_matches('/')
-        .to_owned();
+    .await;
     assert_eq!(issuer.jwks_requests(), 1);
 
     let (status, cache, config) = get(&base, "/config", None).await;
@@ -88,7 +60,7 @@ async fn serve_accepts_the_issuers_tokens_and_api_keys_and_names_the_sign_in_pag
     );
     let access = k1.sign(&issuer.access_claims("user-1"));
     assert_eq!(get(&base, "/searches", Some(&access)).await.0, 200);
-    assert_eq!(get(&base, "/searches", Some(API_KEY)).await.0, 200);
+    assert_eq!(get(&base, "/searches", Some(ALICE)).await.0, 200);
     let mut claims = issuer.access_claims("user-1");
     claims["client_id"] = json!("someone-else");
     let (status, _, body) = get(&base, "/searches", Some(&k1.sign(&claims))).await;
@@ -109,18 +81,7 @@ async fn serve_accepts_the_issuers_tokens_and_api_keys_and_names_the_sign_in_pag
 #[tokio::test]
 async fn serve_without_sign_in_answers_null_config() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = serve_command(dir.path(), &[]).spawn().unwrap();
-    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line)
-        .await
-        .unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .trim_end_matches('/')
-        .to_owned();
+    let (mut child, base) = spawn_serve(dir.path(), &[]).await;
     let (status, _, config) = get(&base, "/config", None).await;
     assert_eq!((status, config), (200, json!({"signIn": null})));
     child.start_kill().unwrap();
@@ -133,7 +94,7 @@ fn start_failure(args: &[&str]) -> String {
         .args(["serve", "--addr", "127.0.0.1:0", "--runtime", "direct"])
         .arg("--data-dir")
         .arg(dir.path())
-        .args(["--api-key", &format!("e2e:{API_KEY}")])
+        .args(["--api-key", &format!("alice:{ALICE}")])
         .args(args)
         .output()
         .unwrap();

@@ -227,3 +227,33 @@ pub async fn submitted_id(r: reqwest::Response) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// Starts the `cdsearch serve` binary from the workspace root on a free port
+/// over `data` (`--runtime direct`, Alice's key, `extra` arguments after);
+/// resolves with the child (killed on drop) and its base URL once the
+/// server prints it.
+pub async fn spawn_serve(data: &Path, extra: &[&str]) -> (tokio::process::Child, String) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cdsearch"))
+        .current_dir(crate_path("../.."))
+        .args(["serve", "--addr", "127.0.0.1:0", "--runtime", "direct"])
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--api-key", &format!("alice:{ALICE}")])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    tokio::io::AsyncBufReadExt::read_line(&mut stdout, &mut line)
+        .await
+        .unwrap();
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .trim_end_matches('/')
+        .to_owned();
+    (child, base)
+}
