@@ -521,13 +521,14 @@ fn job_state(data: &Path, id: &str) -> (std::path::PathBuf, std::path::PathBuf) 
 async fn a_full_data_directory_answers_507_until_searches_are_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let mask = mask_bytes(MASK);
-    // Room for a search being stored (its upload is counted once received
-    // and once more as the search's mask) and a little more: a finished
-    // search (mask, record, results, its job's state) leaves no room for a
-    // second one, and only deleting its job's state as well makes room again.
+    // Room for one search's upload and a little more (its multipart framing,
+    // its record): the upload counts once, received and then moved into the
+    // search. A finished search (mask, record, results, its job's state)
+    // leaves no room for a second one, and only deleting its job's state as
+    // well makes room again.
     let slack = 1024;
     let limits = Limits {
-        max_data_bytes: Some(2 * mask.len() as u64 + slack),
+        max_data_bytes: Some(mask.len() as u64 + slack),
         ..Limits::default()
     };
     // The default runner: burst jobs on the local runtime under `runtime/`.

@@ -234,11 +234,13 @@ impl Searches {
     }
 
     /// Writes a new search to disk (durably), checking the cap first.
+    /// Uploads already received into the data directory count once, as they
+    /// are: moving them into the search adds nothing.
     fn store_new(&self, sub: Submission) -> Result<SearchRecord, ApiError> {
         let incoming = sub
             .masks
             .iter()
-            .map(|(_, data)| data.len())
+            .map(|(_, data)| data.added_bytes())
             .sum::<std::io::Result<u64>>()?;
         self.check_space(incoming)?;
         let id = uuid::Uuid::new_v4().to_string();

@@ -68,6 +68,16 @@ impl MaskData {
         }
     }
 
+    /// The bytes storing the mask adds to the data directory: none for a
+    /// staged upload (already in the directory, and moved), its length for
+    /// bytes in memory and files elsewhere (written or copied).
+    pub fn added_bytes(&self) -> io::Result<u64> {
+        match self {
+            Self::Staged(_) => Ok(0),
+            Self::Bytes(_) | Self::File(_) => self.len(),
+        }
+    }
+
     /// Whether it holds no byte.
     pub fn is_empty(&self) -> io::Result<bool> {
         Ok(self.len()? == 0)
