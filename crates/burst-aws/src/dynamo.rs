@@ -18,8 +18,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, Select, TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, KeySchemaElement, KeyType,
+    ScalarAttributeType, Select, TimeToLiveSpecification, WriteRequest,
 };
 use burst::{
     AttemptKind, AttemptRecord, BackendError, BatchRow, CompletedBatch, JobStatus, Page,
@@ -168,6 +168,55 @@ impl DynamoTaskTable {
             .and_then(|v| v.as_n().ok())
             .cloned();
         Ok((output.items.unwrap_or_default(), next))
+    }
+
+    /// Deletes the items of `partition` with sort keys `sort_keys`, 25 per BatchWriteItem
+    /// (DynamoDB's limit); items DynamoDB leaves unprocessed (throttling) are sent again after a
+    /// backoff pause, up to the retry policy's attempts.
+    async fn delete_items(&self, partition: &str, sort_keys: &[u64]) -> Result<(), BackendError> {
+        const BATCH: usize = 25;
+        let what = format!("DynamoDB BatchWriteItem {} jobId={partition}", self.table);
+        for chunk in sort_keys.chunks(BATCH) {
+            let mut pending = chunk
+                .iter()
+                .map(|&sort_key| {
+                    let request = DeleteRequest::builder()
+                        .key(PARTITION_KEY, s(partition))
+                        .key(SORT_KEY, n(sort_key))
+                        .build()
+                        .map_err(|e| BackendError::Invalid(format!("{what}: {e}")))?;
+                    Ok(WriteRequest::builder().delete_request(request).build())
+                })
+                .collect::<Result<Vec<_>, BackendError>>()?;
+            let mut round = 1;
+            while !pending.is_empty() {
+                if round > self.retry.max_attempts.max(1) {
+                    return Err(BackendError::Other(format!(
+                        "{what}: {} deletes still unprocessed after {} rounds",
+                        pending.len(),
+                        round - 1
+                    )));
+                }
+                if round > 1 {
+                    let jitter = rand::random::<f64>();
+                    tokio::time::sleep(self.retry.delay(round - 1, jitter)).await;
+                }
+                let output = with_retries(&self.retry, "DynamoDB BatchWriteItem", || {
+                    self.client
+                        .batch_write_item()
+                        .request_items(&self.table, pending.clone())
+                        .send()
+                })
+                .await
+                .map_err(|e| e.into_backend(&what))?;
+                pending = output
+                    .unprocessed_items
+                    .and_then(|mut items| items.remove(&self.table))
+                    .unwrap_or_default();
+                round += 1;
+            }
+        }
+        Ok(())
     }
 
     async fn put_item(&self, what: &str, item: Item) -> Result<(), BackendError> {
@@ -480,6 +529,30 @@ impl TaskTable for DynamoTaskTable {
         ]);
         self.put_item(&format!("status of job {}", status.job_id), item)
             .await
+    }
+
+    /// Deletes the job's completion rows and attempt log, page by page (keys only), then its
+    /// status record, so an interrupted delete leaves the status to be deleted again.
+    async fn delete_job(&self, job_id: &str) -> Result<(), BackendError> {
+        for partition in [job_id.to_owned(), attempts_partition(job_id)] {
+            let mut after: Option<String> = None;
+            loop {
+                let (items, next) = self
+                    .query_page(&partition, after.as_deref(), Some("#b"))
+                    .await?;
+                let sort_keys = items
+                    .iter()
+                    .map(|item| get_n(item, SORT_KEY))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| malformed(&self.table, "task-table key", e))?;
+                self.delete_items(&partition, &sort_keys).await?;
+                match next {
+                    Some(token) => after = Some(token),
+                    None => break,
+                }
+            }
+        }
+        self.delete_items(&status_partition(job_id), &[0]).await
     }
 
     async fn get_status(&self, job_id: &str) -> Result<Option<JobStatus>, BackendError> {

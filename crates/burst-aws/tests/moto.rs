@@ -386,3 +386,59 @@ async fn the_monitor_definition_walks_its_choices_on_moto() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn dynamo_delete_job_removes_rows_attempts_and_status_of_that_job_only() {
+    let moto = Moto::start().await;
+    // Pages of 7 keys: the 60 rows take several query pages and three BatchWriteItem calls each.
+    let table = DynamoTaskTable::new(&moto.clients().await, "tasks").with_page_size(7);
+    table.create_table().await.unwrap();
+    for job in ["job-gone", "job-kept"] {
+        for batch in 0..60 {
+            table
+                .put_row(&row(job, batch, format!("[{batch}]"), "application/json"))
+                .await
+                .unwrap();
+        }
+        for attempt in 1..=3 {
+            table
+                .record_attempt(&AttemptRecord {
+                    job_id: job.into(),
+                    batch_id: 4,
+                    attempt,
+                    at_ms: attempt.into(),
+                    kind: AttemptKind::Retried,
+                })
+                .await
+                .unwrap();
+        }
+        table
+            .put_status(&JobStatus {
+                job_id: job.into(),
+                state: JobState::Succeeded,
+                num_batches: 60,
+                completed: 60,
+                failed_batches: 0,
+                start_time: "2026-01-01T00:00:00.000Z".into(),
+                elapsed_secs: 1.0,
+                outcome_key: None,
+                error: None,
+                job: spec(job),
+            })
+            .await
+            .unwrap();
+    }
+
+    table.delete_job("job-gone").await.unwrap();
+    assert_eq!(table.count_rows("job-gone").await.unwrap(), 0);
+    assert!(all_rows(&table, "job-gone").await.unwrap().is_empty());
+    assert!(all_attempts(&table, "job-gone").await.unwrap().is_empty());
+    assert_eq!(table.get_status("job-gone").await.unwrap(), None);
+    // The other job is untouched.
+    assert_eq!(table.count_rows("job-kept").await.unwrap(), 60);
+    assert_eq!(all_attempts(&table, "job-kept").await.unwrap().len(), 3);
+    assert!(table.get_status("job-kept").await.unwrap().is_some());
+    // Deleting a job with nothing left (or never there) succeeds.
+    table.delete_job("job-gone").await.unwrap();
+    table.delete_job("job-never").await.unwrap();
+}

@@ -178,16 +178,37 @@ async fn a_search_runs_through_the_manager_and_gives_the_sample_ranking() {
         std::fs::read(sample("library/12191_JRC2018U.tif")).unwrap()
     );
 
-    // Delete: only the owner's, and every object of the search goes.
+    // Delete: only the owner's, and every object of the search goes, with its job's state
+    // (the outcome holds the results; the task table its rows and status).
     let store = platform_store(&search_store);
+    let tasks = runtime.backends().tasks.clone();
     let prefix = format!("api/searches/{}/", record.id);
+    let job_prefix = burst::outcome::job_prefix(&record.id);
     assert!(!store.list(&prefix, None).await.unwrap().items.is_empty());
+    assert!(!store
+        .list(&job_prefix, None)
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    assert!(tasks.get_status(&record.id).await.unwrap().is_some());
+    assert!(tasks.count_rows(&record.id).await.unwrap() > 0);
     assert!(matches!(
         platform.delete("sub-bob", &record.id).await,
         Err(ApiError::NotFound(_))
     ));
     platform.delete("sub-alice", &record.id).await.unwrap();
     assert!(store.list(&prefix, None).await.unwrap().items.is_empty());
+    assert!(store
+        .list(&job_prefix, None)
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    assert_eq!(tasks.get_status(&record.id).await.unwrap(), None);
+    assert_eq!(tasks.count_rows(&record.id).await.unwrap(), 0);
+    // The other search's job is untouched.
+    assert!(tasks.get_status(&shape_record.id).await.unwrap().is_some());
     assert!(matches!(
         platform.get("sub-alice", &record.id).await,
         Err(ApiError::NotFound(_))

@@ -485,10 +485,12 @@ impl SearchPlatform for AwsPlatform {
         Ok(records)
     }
 
-    /// Deletes the search's objects: its idempotency key's object (when it
-    /// names this search), its owner marker (so it leaves the list), its
+    /// Deletes the search's job state (`burst::cleanup::delete_job_state`:
+    /// its outcome and large partial results, its task-table rows, attempt
+    /// log and status), then its objects: its idempotency key's object (when
+    /// it names this search), its owner marker (so it leaves the list), its
     /// masks and results, and its record last (so a failed delete can be
-    /// retried). A search whose job still runs is refused (409).
+    /// retried). A search or job that still runs is refused (409).
     async fn delete(&self, owner: &str, id: &str) -> Result<(), ApiError> {
         let record = self.get(owner, id).await?;
         if !record.status.is_final() {
@@ -498,6 +500,23 @@ impl SearchPlatform for AwsPlatform {
             )));
         }
         let store = &self.backends.store;
+        // The job's state first (its outcome holds the results, its rows the partial
+        // ones): a crash midway leaves a whole search that can be deleted again, never job
+        // state no search refers to.
+        match burst::cleanup::delete_job_state(&*self.backends.tasks, &**store, id).await {
+            Ok(_) => {}
+            Err(e @ burst::BurstError::JobNotEnded { .. }) => {
+                return Err(ApiError::Conflict(format!(
+                    "the job of search {id} is still ending ({e}); try again shortly"
+                )))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, search = id, "cannot delete the job state");
+                return Err(ApiError::Internal(format!(
+                    "cannot delete the job state of search {id}"
+                )));
+            }
+        }
         let delete = |key: String| async move {
             store
                 .delete_object(&key)
