@@ -18,8 +18,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, KeySchemaElement, KeyType,
-    ScalarAttributeType, Select, TimeToLiveSpecification, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType, Select, TimeToLiveSpecification,
 };
 use burst::{
     AttemptKind, AttemptRecord, BackendError, BatchRow, CompletedBatch, JobStatus, Page,
@@ -27,9 +27,13 @@ use burst::{
 };
 
 use burst::cost::Usage;
+use futures::{StreamExt, TryStreamExt};
 
 use crate::config::AwsClients;
 use crate::retry::{with_retries, RetryPolicy};
+
+/// Most DeleteItem calls in flight while a job's items are deleted.
+pub const DELETE_CONCURRENCY: usize = 16;
 
 /// Name of the partition key attribute.
 pub const PARTITION_KEY: &str = "jobId";
@@ -170,52 +174,39 @@ impl DynamoTaskTable {
         Ok((output.items.unwrap_or_default(), next))
     }
 
-    /// Deletes the items of `partition` with sort keys `sort_keys`, 25 per BatchWriteItem
-    /// (DynamoDB's limit); items DynamoDB leaves unprocessed (throttling) are sent again after a
-    /// backoff pause, up to the retry policy's attempts.
+    /// Deletes the items of `partition` with sort keys `sort_keys`, [`DELETE_CONCURRENCY`]
+    /// DeleteItem calls at a time (DeleteItem, not BatchWriteItem: a role that may delete
+    /// need not be able to write, and it links less SDK code into every function).
     async fn delete_items(&self, partition: &str, sort_keys: &[u64]) -> Result<(), BackendError> {
-        const BATCH: usize = 25;
-        let what = format!("DynamoDB BatchWriteItem {} jobId={partition}", self.table);
-        for chunk in sort_keys.chunks(BATCH) {
-            let mut pending = chunk
-                .iter()
-                .map(|&sort_key| {
-                    let request = DeleteRequest::builder()
-                        .key(PARTITION_KEY, s(partition))
-                        .key(SORT_KEY, n(sort_key))
-                        .build()
-                        .map_err(|e| BackendError::Invalid(format!("{what}: {e}")))?;
-                    Ok(WriteRequest::builder().delete_request(request).build())
-                })
-                .collect::<Result<Vec<_>, BackendError>>()?;
-            let mut round = 1;
-            while !pending.is_empty() {
-                if round > self.retry.max_attempts.max(1) {
-                    return Err(BackendError::Other(format!(
-                        "{what}: {} deletes still unprocessed after {} rounds",
-                        pending.len(),
-                        round - 1
-                    )));
-                }
-                if round > 1 {
-                    let jitter = rand::random::<f64>();
-                    tokio::time::sleep(self.retry.delay(round - 1, jitter)).await;
-                }
-                let output = with_retries(&self.retry, "DynamoDB BatchWriteItem", || {
-                    self.client
-                        .batch_write_item()
-                        .request_items(&self.table, pending.clone())
-                        .send()
-                })
-                .await
-                .map_err(|e| e.into_backend(&what))?;
-                pending = output
-                    .unprocessed_items
-                    .and_then(|mut items| items.remove(&self.table))
-                    .unwrap_or_default();
-                round += 1;
-            }
-        }
+        // Collected first: a stream over a mapping closure trips the compiler's Send check
+        // inside async_trait (rust-lang/rust#64552).
+        let calls: Vec<_> = sort_keys
+            .iter()
+            .map(|&sort_key| self.delete_item(partition, sort_key))
+            .collect();
+        futures::stream::iter(calls)
+            .buffer_unordered(DELETE_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_item(&self, partition: &str, sort_key: u64) -> Result<(), BackendError> {
+        with_retries(&self.retry, "DynamoDB DeleteItem", || {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, s(partition))
+                .key(SORT_KEY, n(sort_key))
+                .send()
+        })
+        .await
+        .map_err(|e| {
+            e.into_backend(&format!(
+                "DynamoDB DeleteItem {} jobId={partition} batchId={sort_key}",
+                self.table
+            ))
+        })?;
         Ok(())
     }
 
