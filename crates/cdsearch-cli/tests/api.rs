@@ -607,15 +607,7 @@ async fn libraries_masks_images_and_openapi() {
     let r = server.get(ALICE, "/libraries/other/images/x.png").await;
     assert_eq!(r.status(), 404);
 
-    let doc: Value = server
-        .client
-        .get(server.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = server.openapi().await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     for path in [
         "/searches",

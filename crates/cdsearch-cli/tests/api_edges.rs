@@ -57,13 +57,7 @@ async fn every_error_answer_is_json() {
         "{body}"
     );
 
-    let r = server
-        .client
-        .delete(server.url("/libraries"))
-        .bearer_auth(ALICE)
-        .send()
-        .await
-        .unwrap();
+    let r = server.delete(ALICE, "/libraries").await;
     assert_eq!(r.headers()["allow"], "GET,HEAD");
     let body = json_error(r, 405, "method_not_allowed").await;
     assert!(
@@ -393,13 +387,6 @@ async fn delete_removes_a_search_of_its_owner_only_and_not_while_it_runs() {
         }
         r.send()
     };
-    let delete = |key: &'static str, id: String| {
-        server
-            .client
-            .delete(server.url(&format!("/searches/{id}")))
-            .bearer_auth(key)
-            .send()
-    };
     let running = submitted_id(submit(None).await.unwrap()).await;
     let queued = submitted_id(submit(Some("k-1")).await.unwrap()).await;
     for _ in 0..200 {
@@ -412,20 +399,15 @@ async fn delete_removes_a_search_of_its_owner_only_and_not_while_it_runs() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let body = json_error(
-        delete(ALICE, running.clone()).await.unwrap(),
-        409,
-        "conflict",
-    )
-    .await;
+    let body = json_error(server.delete_search(ALICE, &running).await, 409, "conflict").await;
     assert!(
         body["message"].as_str().unwrap().contains("running"),
         "{body}"
     );
-    json_error(delete(BOB, queued.clone()).await.unwrap(), 404, "not_found").await;
+    json_error(server.delete_search(BOB, &queued).await, 404, "not_found").await;
     assert!(dir.path().join("searches").join(&queued).is_dir());
 
-    let r = delete(ALICE, queued.clone()).await.unwrap();
+    let r = server.delete_search(ALICE, &queued).await;
     assert_eq!(r.status(), 204);
     assert!(!dir.path().join("searches").join(&queued).exists());
     json_error(
@@ -434,12 +416,7 @@ async fn delete_removes_a_search_of_its_owner_only_and_not_while_it_runs() {
         "not_found",
     )
     .await;
-    json_error(
-        delete(ALICE, queued.clone()).await.unwrap(),
-        404,
-        "not_found",
-    )
-    .await;
+    json_error(server.delete_search(ALICE, &queued).await, 404, "not_found").await;
     let listed = server.get_json(ALICE, "/searches").await;
     assert_eq!(listed.as_array().unwrap().len(), 1);
     // The key of a deleted search starts a new one.
@@ -449,7 +426,7 @@ async fn delete_removes_a_search_of_its_owner_only_and_not_while_it_runs() {
     *gate.0.lock().unwrap() = true;
     gate.1.notify_all();
     assert_eq!(server.wait(ALICE, &running).await["status"], "failed");
-    assert_eq!(delete(ALICE, running.clone()).await.unwrap().status(), 204);
+    assert_eq!(server.delete_search(ALICE, &running).await.status(), 204);
     assert!(!dir.path().join("searches").join(&running).exists());
     server.wait(ALICE, &again).await;
     server.stop();
@@ -553,13 +530,7 @@ async fn a_full_data_directory_answers_507_until_searches_are_deleted() {
             .count(),
         1
     );
-    let r = server
-        .client
-        .delete(server.url(&format!("/searches/{first}")))
-        .bearer_auth(ALICE)
-        .send()
-        .await
-        .unwrap();
+    let r = server.delete_search(ALICE, &first).await;
     assert_eq!(r.status(), 204);
     assert_eq!(
         files_under(&dir.path().join("runtime")),
@@ -571,13 +542,7 @@ async fn a_full_data_directory_answers_507_until_searches_are_deleted() {
     // Full again, and room again once the second is deleted.
     let full = server.submit(ALICE, &params, &[(MASK, mask.clone())]).await;
     json_error(full, 507, "insufficient_storage").await;
-    let r = server
-        .client
-        .delete(server.url(&format!("/searches/{second}")))
-        .bearer_auth(ALICE)
-        .send()
-        .await
-        .unwrap();
+    let r = server.delete_search(ALICE, &second).await;
     assert_eq!(r.status(), 204);
     let third = server.submit(ALICE, &params, &[(MASK, mask)]).await;
     assert_eq!(third.status(), 202, "room again after the delete");
@@ -604,14 +569,7 @@ async fn delete_removes_the_job_state_of_the_search_only() {
         assert!(tasks.join("status.json").is_file(), "{id}");
         assert!(outcome.is_file(), "{id}");
     }
-    let delete = |id: String| {
-        server
-            .client
-            .delete(server.url(&format!("/searches/{id}")))
-            .bearer_auth(ALICE)
-            .send()
-    };
-    assert_eq!(delete(gone.clone()).await.unwrap().status(), 204);
+    assert_eq!(server.delete_search(ALICE, &gone).await.status(), 204);
     let (tasks, outcome) = job_state(dir.path(), &gone);
     assert!(!tasks.exists());
     assert!(!outcome.exists());
@@ -639,7 +597,7 @@ async fn delete_removes_the_job_state_of_the_search_only() {
     let mut status: Value = serde_json::from_slice(&std::fs::read(&status_file).unwrap()).unwrap();
     status["state"] = json!("running");
     std::fs::write(&status_file, serde_json::to_vec(&status).unwrap()).unwrap();
-    assert_eq!(delete(stale.clone()).await.unwrap().status(), 204);
+    assert_eq!(server.delete_search(ALICE, &stale).await.status(), 204);
     assert!(!tasks.exists());
     assert!(!outcome.exists());
     assert!(!dir.path().join("searches").join(&stale).exists());
@@ -654,15 +612,7 @@ async fn the_openapi_document_states_what_the_server_enforces() {
         ..Limits::default()
     };
     let server = TestServer::start(dir.path(), limits).await;
-    let doc: Value = server
-        .client
-        .get(server.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = server.openapi().await;
     let request = &doc["components"]["schemas"]["SearchRequest"];
     let props = &request["properties"];
     assert_eq!(props["libraries"]["minItems"], 1);

@@ -113,6 +113,33 @@ impl TestServer {
             .unwrap()
     }
 
+    /// DELETE with a key.
+    pub async fn delete(&self, key: &str, path: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// DELETE search `id` with a key.
+    pub async fn delete_search(&self, key: &str, id: &str) -> reqwest::Response {
+        self.delete(key, &format!("/searches/{id}")).await
+    }
+
+    /// The OpenAPI document, fetched without a key.
+    pub async fn openapi(&self) -> Value {
+        let r = self
+            .client
+            .get(self.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "GET /openapi.json");
+        r.json().await.unwrap()
+    }
+
     /// GET JSON with a key, asserting 200.
     pub async fn get_json(&self, key: &str, path: &str) -> Value {
         let r = self.get(key, path).await;
