@@ -9,7 +9,7 @@ use burst::{
     TaskTable,
 };
 use burst_aws::{DynamoTaskTable, S3ObjectStore, SfnStarter};
-use common::{repo_root, Moto};
+use common::{create_bucket, repo_root, Moto};
 use serde_json::json;
 
 fn row(job_id: &str, batch_id: u64, results: String, mime: &str) -> BatchRow {
@@ -53,14 +53,8 @@ fn spec(job_id: &str) -> JobSpec {
 async fn s3_store_gets_ranges_puts_and_lists_in_pages() {
     let moto = Moto::start().await;
     let clients = moto.clients().await;
+    create_bucket(&clients, "library").await;
     let store = S3ObjectStore::new(&clients, "library").with_page_size(2);
-    store
-        .client()
-        .create_bucket()
-        .bucket("library")
-        .send()
-        .await
-        .unwrap();
 
     let keys = [
         "lib/KEYS/0/keys_denormalized.json",

@@ -18,7 +18,7 @@ use burst::{
     PartialResult, PutOutcome, StateMachineStarter, TaskError, TaskTable, Worker, WorkerEvent,
 };
 use burst_aws::{DynamoTaskTable, S3ObjectStore};
-use common::Moto;
+use common::{create_bucket, Moto};
 use serde_json::{json, Value};
 
 const JOB: &str = "job-large";
@@ -124,13 +124,8 @@ async fn a_partial_result_of_several_mb_is_stored_in_s3_and_combined_exactly() {
     let clients = moto.clients().await;
     let table = Arc::new(DynamoTaskTable::new(&clients, "tasks"));
     table.create_table().await.unwrap();
+    create_bucket(&clients, BUCKET).await;
     let s3 = S3ObjectStore::new(&clients, BUCKET);
-    s3.client()
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap();
     let (tasks, store): (Arc<dyn TaskTable>, Arc<dyn ObjectStore>) = (table, Arc::new(s3));
 
     // Inline, the large result is far beyond DynamoDB's 400 KB item limit.
@@ -243,13 +238,9 @@ async fn a_partial_result_of_several_mb_is_stored_in_s3_and_combined_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_put_if_absent_creates_once_among_concurrent_writers() {
     let moto = Moto::start().await;
-    let s3 = S3ObjectStore::new(&moto.clients().await, BUCKET);
-    s3.client()
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap();
+    let clients = moto.clients().await;
+    create_bucket(&clients, BUCKET).await;
+    let s3 = S3ObjectStore::new(&clients, BUCKET);
     let store: Arc<dyn ObjectStore> = Arc::new(s3);
     let writers: Vec<_> = (0..8u8)
         .map(|n| {

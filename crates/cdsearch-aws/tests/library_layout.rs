@@ -66,13 +66,7 @@ async fn upload(store: &Arc<dyn ObjectStore>, plan: &LibraryPlan) -> (UploadSumm
 async fn libraries_upload_resume_and_are_found_in_the_bucket() {
     let moto = Moto::start().await;
     let clients = moto.clients().await;
-    clients
-        .s3()
-        .create_bucket()
-        .bucket("libraries")
-        .send()
-        .await
-        .unwrap();
+    common::create_bucket(&clients, "libraries").await;
     let catalog = BucketCatalog::new(&clients, "libraries");
     let store: Arc<dyn ObjectStore> = Arc::new(catalog.store().clone());
 

@@ -69,13 +69,7 @@ fn cdsearch(moto: &Moto, args: &[&str]) -> Output {
 
 async fn create_buckets(clients: &AwsClients) {
     for bucket in [LIBRARIES, SEARCHES] {
-        clients
-            .s3()
-            .create_bucket()
-            .bucket(bucket)
-            .send()
-            .await
-            .unwrap();
+        common::create_bucket(clients, bucket).await;
     }
 }
 

@@ -64,13 +64,8 @@ async fn keys_under(store: &Arc<dyn ObjectStore>, prefix: &str) -> Vec<String> {
 async fn concurrent_first_uses_of_one_key_start_exactly_one_search() {
     let moto = Moto::start().await;
     let clients = moto.clients().await;
+    aws_common::create_bucket(&clients, BUCKET).await;
     let s3 = S3ObjectStore::new(&clients, BUCKET);
-    s3.client()
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap();
     let store: Arc<dyn ObjectStore> = Arc::new(s3);
     let started = Arc::new(Started::default());
     let libs: Arc<dyn ObjectStore> = Arc::new(MemoryObjectStore::default());

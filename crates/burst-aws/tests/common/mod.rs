@@ -115,6 +115,17 @@ impl Moto {
     }
 }
 
+/// Creates bucket `name` with `clients` (on an emulator), failing the test if it cannot.
+pub async fn create_bucket(clients: &AwsClients, name: &str) {
+    clients
+        .s3()
+        .create_bucket()
+        .bucket(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("cannot create bucket {name}: {e:?}"));
+}
+
 /// A minimal HTTP/1.1 request to 127.0.0.1:`port`; returns status and body.
 pub async fn http(
     port: u16,

@@ -15,7 +15,7 @@ pub mod stack;
 mod stepfunctions;
 mod tools;
 
-pub use aws_common::{free_port, repo_root, KillOnDrop, Moto};
+pub use aws_common::{create_bucket, free_port, repo_root, KillOnDrop, Moto};
 pub use emulator::LambdaEmulator;
 pub use gateway::{Call, Gateway};
 pub use stack::{Stack, StackOptions, COMBINER, MANAGER, MONITOR, WORKER};

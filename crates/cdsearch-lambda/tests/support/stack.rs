@@ -179,14 +179,7 @@ impl Stack {
         };
         let backends = AwsBackends::all(&env, settings.clients().await);
         for bucket in [LIBRARY_BUCKET, SEARCH_BUCKET] {
-            backends
-                .clients
-                .s3()
-                .create_bucket()
-                .bucket(bucket)
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("cannot create bucket {bucket} on moto: {e:?}"));
+            super::create_bucket(&backends.clients, bucket).await;
         }
         DynamoTaskTable::new(&backends.clients, TASKS_TABLE)
             .create_table()
