@@ -202,21 +202,7 @@ async fn a_partial_result_of_several_mb_is_stored_in_s3_and_combined_exactly() {
         invoker: Arc::new(Unused),
         starter: Arc::new(Unused),
     };
-    tasks
-        .put_status(&JobStatus {
-            job_id: JOB.into(),
-            state: JobState::Running,
-            num_batches: 3,
-            completed: 0,
-            failed_batches: 0,
-            start_time: spec().start_time,
-            elapsed_secs: 0.0,
-            outcome_key: None,
-            error: None,
-            job: spec(),
-        })
-        .await
-        .unwrap();
+    tasks.put_status(&JobStatus::started(spec())).await.unwrap();
     let started = Instant::now();
     let summary = combine::handle(&backends, &Concatenate, MonitorState::initial(spec()))
         .await

@@ -150,16 +150,8 @@ mod tests {
         let job =
             manager::describe_job(&request, &Deployment::default(), job_id.into(), 0).unwrap();
         JobStatus {
-            job_id: job_id.into(),
             state,
-            num_batches: job.num_batches,
-            completed: 0,
-            failed_batches: 0,
-            start_time: job.start_time.clone(),
-            elapsed_secs: 0.0,
-            outcome_key: None,
-            error: None,
-            job,
+            ..JobStatus::started(job)
         }
     }
 

@@ -12,8 +12,8 @@ use serde_json::Value;
 use crate::backends::{invoke_all, to_event, Backends, Issuer};
 use crate::error::BurstError;
 use crate::job::{
-    DispatchResponse, JobRequest, JobSpec, JobState, JobStatus, ManagerEvent, ManagerInput,
-    MonitorState, DEFAULT_MANAGER_FUNCTION, DEFAULT_MONITOR_FUNCTION, DEFAULT_TASKS_TABLE,
+    DispatchResponse, JobRequest, JobSpec, JobStatus, ManagerEvent, ManagerInput, MonitorState,
+    DEFAULT_MANAGER_FUNCTION, DEFAULT_MONITOR_FUNCTION, DEFAULT_TASKS_TABLE,
 };
 use crate::plan::{Children, Node, Plan};
 use crate::time::{iso_from_ms, now_ms};
@@ -115,18 +115,7 @@ pub async fn start_job(
     let (function, payloads) = children_events(&job, &plan_of(&job).root())?;
     backends
         .tasks
-        .put_status(&JobStatus {
-            job_id: job.job_id.clone(),
-            state: JobState::Running,
-            num_batches: job.num_batches,
-            completed: 0,
-            failed_batches: 0,
-            start_time: job.start_time.clone(),
-            elapsed_secs: 0.0,
-            outcome_key: None,
-            error: None,
-            job: job.clone(),
-        })
+        .put_status(&JobStatus::started(job.clone()))
         .await?;
     backends
         .starter

@@ -152,6 +152,24 @@ pub struct JobStatus {
     pub job: JobSpec,
 }
 
+impl JobStatus {
+    /// The status of `job` as its root manager writes it: running, nothing complete yet.
+    pub fn started(job: JobSpec) -> Self {
+        JobStatus {
+            job_id: job.job_id.clone(),
+            state: JobState::Running,
+            num_batches: job.num_batches,
+            completed: 0,
+            failed_batches: 0,
+            start_time: job.start_time.clone(),
+            elapsed_secs: 0.0,
+            outcome_key: None,
+            error: None,
+            job,
+        }
+    }
+}
+
 /// A batch that failed every attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
