@@ -19,10 +19,12 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use burst::time::now_ms;
-use burst_alerts::aws::{AwsAlerts, DynamoCheckpoint, SqsFailureQueue, CHECKPOINT_KEY};
+use burst_alerts::aws::{
+    logs_client, secrets_client, sqs_client, AwsAlerts, DynamoCheckpoint, SqsFailureQueue,
+    CHECKPOINT_KEY,
+};
 use burst_alerts::run::{CheckpointStore, FailureCount};
 use burst_alerts::{parse_record, AlertsConfig, AlertsError, ReportLimits};
-use burst_aws::config::Service;
 use burst_aws::{AwsClients, DynamoTaskTable};
 use common::Moto;
 use serde_json::{json, Value};
@@ -86,7 +88,7 @@ impl Deployment {
         let moto = Moto::start().await;
         let clients = moto.clients().await;
         for group in [WORKER, MONITOR] {
-            let logs = logs(&clients);
+            let logs = logs_client(&clients);
             logs.create_log_group()
                 .log_group_name(group)
                 .send()
@@ -103,7 +105,7 @@ impl Deployment {
             .create_table()
             .await
             .unwrap();
-        let secret_arn = secrets(&clients)
+        let secret_arn = secrets_client(&clients)
             .create_secret()
             .name("cds-alerts-webhook")
             .secret_string(secret_value)
@@ -112,7 +114,7 @@ impl Deployment {
             .unwrap()
             .arn
             .unwrap();
-        let queue_url = sqs(&clients)
+        let queue_url = sqs_client(&clients)
             .create_queue()
             .queue_name("cds-failures")
             .send()
@@ -157,7 +159,7 @@ impl Deployment {
                 .build()
                 .unwrap()
         });
-        logs(&self.clients)
+        logs_client(&self.clients)
             .put_log_events()
             .log_group_name(group)
             .log_stream_name(STREAM)
@@ -168,7 +170,7 @@ impl Deployment {
     }
 
     async fn send_failure(&self, record: &Value) {
-        sqs(&self.clients)
+        sqs_client(&self.clients)
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(record.to_string())
@@ -176,28 +178,6 @@ impl Deployment {
             .await
             .unwrap();
     }
-}
-
-fn endpoint(clients: &AwsClients, service: Service) -> String {
-    clients.endpoint(service).unwrap().to_owned()
-}
-
-fn logs(clients: &AwsClients) -> aws_sdk_cloudwatchlogs::Client {
-    let config = aws_sdk_cloudwatchlogs::config::Builder::from(clients.sdk_config())
-        .endpoint_url(endpoint(clients, Service::Logs));
-    aws_sdk_cloudwatchlogs::Client::from_conf(config.build())
-}
-
-fn secrets(clients: &AwsClients) -> aws_sdk_secretsmanager::Client {
-    let config = aws_sdk_secretsmanager::config::Builder::from(clients.sdk_config())
-        .endpoint_url(endpoint(clients, Service::SecretsManager));
-    aws_sdk_secretsmanager::Client::from_conf(config.build())
-}
-
-fn sqs(clients: &AwsClients) -> aws_sdk_sqs::Client {
-    let config = aws_sdk_sqs::config::Builder::from(clients.sdk_config())
-        .endpoint_url(endpoint(clients, Service::Sqs));
-    aws_sdk_sqs::Client::from_conf(config.build())
 }
 
 /// A line as the functions log it (tracing's JSON with the span's jobId and batchId).
@@ -244,7 +224,7 @@ fn count(texts: &[String], needle: &str) -> usize {
 async fn lines_are_reported_exactly_once_across_runs_and_a_failed_post_is_retried() {
     let deployment = Deployment::start("placeholder").await;
     let receiver = Receiver::start(&[500]).await;
-    secrets(&deployment.clients)
+    secrets_client(&deployment.clients)
         .put_secret_value()
         .secret_id(&deployment.secret_arn)
         .secret_string(json!({"url": receiver.url}).to_string())

@@ -50,9 +50,7 @@ fn cdsearch(moto: &Moto, args: &[&str]) -> Output {
 async fn a_job_s_failures_are_listed_and_left_in_the_queue() {
     let moto = Moto::start().await;
     let clients = moto.clients().await;
-    let config =
-        aws_sdk_sqs::config::Builder::from(clients.sdk_config()).endpoint_url(&moto.endpoint);
-    let sqs = aws_sdk_sqs::Client::from_conf(config.build());
+    let sqs = burst_alerts::aws::sqs_client(&clients);
     let url = sqs
         .create_queue()
         .queue_name("cds-failures")

@@ -19,15 +19,20 @@ pub struct CloudWatchLogs {
 /// Events per FilterLogEvents page (the API's maximum).
 const PAGE_LIMIT: usize = 10_000;
 
+/// The CloudWatch Logs client of `clients` (with its endpoint override, if any).
+pub fn logs_client(clients: &AwsClients) -> aws_sdk_cloudwatchlogs::Client {
+    let mut config = aws_sdk_cloudwatchlogs::config::Builder::from(clients.sdk_config());
+    if let Some(url) = clients.endpoint(Service::Logs) {
+        config = config.endpoint_url(url);
+    }
+    aws_sdk_cloudwatchlogs::Client::from_conf(config.build())
+}
+
 impl CloudWatchLogs {
-    /// The CloudWatch Logs client of `clients`.
+    /// The log groups reached through `clients`.
     pub fn new(clients: &AwsClients) -> Self {
-        let mut config = aws_sdk_cloudwatchlogs::config::Builder::from(clients.sdk_config());
-        if let Some(url) = clients.endpoint(Service::Logs) {
-            config = config.endpoint_url(url);
-        }
         CloudWatchLogs {
-            client: aws_sdk_cloudwatchlogs::Client::from_conf(config.build()),
+            client: logs_client(clients),
             retry: clients.retry,
         }
     }

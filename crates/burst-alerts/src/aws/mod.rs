@@ -6,7 +6,7 @@
 
 mod queue;
 
-pub use queue::{queue_url, SqsFailureQueue};
+pub use queue::{queue_url, sqs_client, SqsFailureQueue};
 
 #[cfg(feature = "aws")]
 mod checkpoint;
@@ -22,6 +22,6 @@ pub use checkpoint::{DynamoCheckpoint, CHECKPOINT_KEY};
 #[cfg(feature = "aws")]
 pub use function::AwsAlerts;
 #[cfg(feature = "aws")]
-pub use logs::CloudWatchLogs;
+pub use logs::{logs_client, CloudWatchLogs};
 #[cfg(feature = "aws")]
-pub use webhook::{SecretWebhook, SecretsManagerSecret};
+pub use webhook::{secrets_client, SecretWebhook, SecretsManagerSecret};

@@ -11,7 +11,7 @@ use crate::error::AlertsError;
 use crate::run::FailureCount;
 
 /// The SQS client of `clients` (with its endpoint override, if any).
-fn sqs_client(clients: &AwsClients) -> aws_sdk_sqs::Client {
+pub fn sqs_client(clients: &AwsClients) -> aws_sdk_sqs::Client {
     let mut config = aws_sdk_sqs::config::Builder::from(clients.sdk_config());
     if let Some(url) = clients.endpoint(Service::Sqs) {
         config = config.endpoint_url(url);

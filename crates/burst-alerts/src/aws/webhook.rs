@@ -21,15 +21,20 @@ pub struct SecretsManagerSecret {
     retry: RetryPolicy,
 }
 
+/// The Secrets Manager client of `clients` (with its endpoint override, if any).
+pub fn secrets_client(clients: &AwsClients) -> aws_sdk_secretsmanager::Client {
+    let mut config = aws_sdk_secretsmanager::config::Builder::from(clients.sdk_config());
+    if let Some(url) = clients.endpoint(Service::SecretsManager) {
+        config = config.endpoint_url(url);
+    }
+    aws_sdk_secretsmanager::Client::from_conf(config.build())
+}
+
 impl SecretsManagerSecret {
     /// The secret `arn` (or name).
     pub fn new(clients: &AwsClients, arn: impl Into<String>) -> Self {
-        let mut config = aws_sdk_secretsmanager::config::Builder::from(clients.sdk_config());
-        if let Some(url) = clients.endpoint(Service::SecretsManager) {
-            config = config.endpoint_url(url);
-        }
         SecretsManagerSecret {
-            client: aws_sdk_secretsmanager::Client::from_conf(config.build()),
+            client: secrets_client(clients),
             arn: arn.into(),
             retry: clients.retry,
         }
