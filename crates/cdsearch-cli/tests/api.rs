@@ -75,11 +75,7 @@ async fn stored_masks_json_body_pages_and_csv() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 202);
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = submitted_id(r).await;
     assert_eq!(server.wait(ALICE, &id).await["status"], "done");
     let expected = cli_hits(MASK, 500);
 
@@ -338,10 +334,7 @@ async fn auth_is_required_and_users_see_only_their_searches() {
     let r = server
         .submit(ALICE, &sample_params(), &[(MASK, mask_bytes(MASK))])
         .await;
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = submitted_id(r).await;
     for path in [
         format!("/searches/{id}"),
         format!("/searches/{id}/results"),
@@ -445,11 +438,7 @@ async fn concurrent_submissions_all_finish_with_the_same_results() {
                 let r = server
                     .submit(key, &sample_params(), &[(MASK, mask_bytes(MASK))])
                     .await;
-                assert_eq!(r.status(), 202);
-                let id = r.json::<Value>().await.unwrap()["id"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned();
+                let id = submitted_id(r).await;
                 assert_eq!(server.wait(key, &id).await["status"], "done");
                 let results = server
                     .get_json(key, &format!("/searches/{id}/results"))
@@ -485,10 +474,7 @@ async fn finished_searches_survive_a_restart() {
     let r = server
         .submit(ALICE, &sample_params(), &[(MASK, mask_bytes(MASK))])
         .await;
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = submitted_id(r).await;
     assert_eq!(server.wait(ALICE, &id).await["status"], "done");
     let before = server
         .get_json(ALICE, &format!("/searches/{id}/results"))
@@ -528,10 +514,7 @@ async fn failed_and_timed_out_searches_say_so() {
     let r = server
         .submit(ALICE, &sample_params(), &[(MASK, mask_bytes(MASK))])
         .await;
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = submitted_id(r).await;
     let s = server.wait(ALICE, &id).await;
     assert_eq!(s["status"], "failed");
     assert_eq!(s["errors"], json!(["library sample is offline"]));
@@ -548,10 +531,7 @@ async fn failed_and_timed_out_searches_say_so() {
     let r = server
         .submit(ALICE, &sample_params(), &[(MASK, mask_bytes(MASK))])
         .await;
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = submitted_id(r).await;
     let s = server.wait(ALICE, &id).await;
     assert_eq!(s["status"], "timed_out");
     assert!(
@@ -959,11 +939,7 @@ async fn labelled_search_and_neuronbridge_results() {
     let r = server
         .submit(ALICE, &params, &[(MASK, mask_bytes(MASK))])
         .await;
-    assert_eq!(r.status(), 202);
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = submitted_id(r).await;
     let done = server.wait(ALICE, &id).await;
     assert_eq!(done["params"]["label"], "EM 12191");
     let listed = server.get_json(ALICE, "/searches").await;

@@ -687,11 +687,7 @@ async fn a_kill_right_after_acknowledged_submissions_loses_none() {
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(r.status(), 202);
-            r.json::<Value>().await.unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
+            submitted_id(r).await
         }
     });
     let mut acknowledged = futures_join(submissions).await;

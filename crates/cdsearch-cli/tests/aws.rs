@@ -758,7 +758,7 @@ async fn a_library_in_a_bucket_is_searched_from_here_in_either_form() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_searches_a_library_in_a_bucket_as_its_directory() {
     use api_common::{
-        cli_hits, config, job_runner, mask_bytes, page_hits, TestServer, ALICE, MASK,
+        cli_hits, config, job_runner, mask_bytes, page_hits, submitted_id, TestServer, ALICE, MASK,
     };
     use cdsearch_service::{Limits, StoreLibrary};
 
@@ -802,11 +802,7 @@ async fn the_service_searches_a_library_in_a_bucket_as_its_directory() {
             &[(MASK, mask_bytes(MASK))],
         )
         .await;
-    assert_eq!(r.status(), 202);
-    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = submitted_id(r).await;
     let done = server.wait(ALICE, &id).await;
     assert_eq!(done["status"], "done", "{done}");
     let results = server
