@@ -38,7 +38,7 @@ fn thumbnail_size(query: &HashMap<String, String>) -> ApiResult<u32> {
 
 /// Where an image answered comes from, for its error messages (never a
 /// path on the server).
-enum ImageOf<'a> {
+pub(crate) enum ImageOf<'a> {
     /// An image of a library.
     Library(&'a str, &'a str),
     /// A stored mask.
@@ -48,7 +48,8 @@ enum ImageOf<'a> {
 }
 
 impl ImageOf<'_> {
-    fn describe(&self) -> String {
+    /// What the image is, for messages: `image "b.tif" of library "sample"`.
+    pub(crate) fn describe(&self) -> String {
         match self {
             Self::Library(library, image) => format!("image {image:?} of library {library:?}"),
             Self::StoredMask(name) => format!("stored mask {name:?}"),

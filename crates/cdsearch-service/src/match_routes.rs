@@ -16,7 +16,7 @@
 
 use crate::auth::User;
 use crate::error::ApiError;
-use crate::image_routes::mask_info;
+use crate::image_routes::{mask_info, ImageOf};
 use crate::model::ErrorBody;
 use crate::platform::{blocking, ImageData};
 use crate::Service;
@@ -70,8 +70,8 @@ pub async fn search_matches_png(
     let mask_data = service.platform.search_mask(&record.id, mask).await?;
     let target_data = service.platform.library_image(&library, &image).await?;
     let names = Names {
-        mask: format!("mask {index} of search {}", record.id),
-        target: format!("image {image:?} of library {library:?}"),
+        mask: ImageOf::SearchMask(&record.id, index).describe(),
+        target: ImageOf::Library(&library, &image).describe(),
     };
     let (matched, png) =
         blocking(move || matches_png(mask_data, target_data, &params, &names)).await?;
