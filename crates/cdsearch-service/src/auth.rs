@@ -278,15 +278,9 @@ impl SignIn {
     /// `/`s are dropped) as app client `client_id`, with [`Self::SCOPES`].
     pub fn new(domain: &str, client_id: &str) -> Result<Self, SignInError> {
         let domain = domain.trim_end_matches('/');
-        let host = domain
-            .strip_prefix("https://")
-            .or_else(|| domain.strip_prefix("http://"))
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or("");
         let clean = !domain.contains(['?', '#'])
             && domain.chars().all(|c| c.is_ascii_graphic())
-            && !host.is_empty()
-            && !host.contains('@');
+            && http_url_host(domain).is_some_and(|host| !host.contains('@'));
         if !clean {
             return Err(SignInError::Domain(domain.to_owned()));
         }
@@ -299,6 +293,15 @@ impl SignIn {
             scopes: Self::SCOPES.iter().map(|s| (*s).to_owned()).collect(),
         })
     }
+}
+
+/// The host part of an `http://` or `https://` URL (up to the first `/`),
+/// or `None` for another scheme or an empty host.
+pub(crate) fn http_url_host(url: &str) -> Option<&str> {
+    url.strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .and_then(|rest| rest.split('/').next())
+        .filter(|host| !host.is_empty())
 }
 
 /// What the web client needs to know before its first request: how to

@@ -244,9 +244,7 @@ fn quoted(text: &str) -> String {
 
 /// Whether `url` is an http(s) URL with a host.
 fn is_http_url(url: &str) -> bool {
-    url.strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
+    crate::auth::http_url_host(url).is_some()
 }
 
 /// GETs the JSON document at `url` (at most [`MAX_DOCUMENT_BYTES`]).
